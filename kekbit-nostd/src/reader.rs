@@ -1,0 +1,446 @@
+//! Readers: any number per channel, each at its own position.
+
+use core::fmt;
+use core::iter::FusedIterator;
+
+use crate::checksum;
+use crate::clock::Clock;
+use crate::error::{Corruption, HeaderError, ReadError, SeekError};
+use crate::format::*;
+use crate::header::Header;
+use crate::record::{Commit, classify};
+use crate::region::Region;
+use crate::sync::Ordering;
+
+/// A channel's state as one reader sees it, at its own position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Status {
+    /// The writer may still append records.
+    Open,
+    /// The writer closed the channel and this reader has read every record.
+    Closed,
+    /// The channel is full and this reader has read every record.
+    Full,
+    /// No heartbeat and no new record for longer than the channel's timeout:
+    /// the writer is presumed dead. It is not terminal: if the writer comes
+    /// back, the status returns to `Open`.
+    Abandoned,
+}
+
+/// What the reader last saw of the writer's signs of life.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    heartbeat: u32,
+    position: u32,
+    /// Reader's clock when the heartbeat or the position last moved.
+    since: u64,
+}
+
+/// Reads a channel's records in order, without copying and without locks.
+///
+/// A reader never writes to the region: it only loads. Each record it
+/// returns borrows the region for `'a`, not the reader, because a committed
+/// record never changes: hold as many as you like.
+///
+/// Whatever the region holds, a reader never panics, never reads outside
+/// the region and never loops: every length and offset is checked first,
+/// and damage is reported as [`ReadError::Corrupt`] or
+/// [`ReadError::Checksum`].
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+///
+/// let mut buffer = AlignedBuffer::<1024>::new();
+/// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+/// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+/// let mut reader = Reader::open(writer.shared_region())?;
+///
+/// writer.write(b"one")?;
+/// writer.write(b"two")?;
+/// let first = reader.try_read()?.unwrap();
+/// let second = reader.try_read()?.unwrap();
+/// assert_eq!((first, second), (&b"one"[..], &b"two"[..])); // both held at once
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
+pub struct Reader<'a, R: Region + ?Sized> {
+    region: &'a R,
+    header: Header,
+    /// Offset in the record area of the next record to read: a multiple of
+    /// 8 with `position + MARKER_LEN <= capacity`, so its commit word is in
+    /// bounds. Only ever advanced past records whose bounds were checked.
+    position: u32,
+    watch: Option<Watch>,
+}
+
+impl<'a, R: Region + ?Sized> Reader<'a, R> {
+    /// Opens a reader at the first record, after validating the header
+    /// against the region.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, HeaderError, Reader, SliceRegion};
+    ///
+    /// // A zeroed buffer is no channel: typed error, no panic.
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// assert!(matches!(Reader::open(&region), Err(HeaderError::BadSignature { .. })));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn open(region: &'a R) -> Result<Self, HeaderError> {
+        if region.len() < HEADER_LEN {
+            return Err(HeaderError::Truncated {
+                len: region.len(),
+                needed: HEADER_LEN,
+            });
+        }
+        // SAFETY: word 0 is in bounds (len >= HEADER_LEN) and only ever
+        // stored atomically. `Acquire` pairs with the writer's `Release`
+        // store of it, published after the rest of the header.
+        unsafe { region.load_u32(SIGNATURE_OFFSET, Ordering::Acquire) };
+        let mut bytes = [0u8; IMMUTABLE_HEADER_LEN];
+        // SAFETY: in bounds; the immutable header is never written after
+        // its first word is published.
+        unsafe { region.copy_out(0, &mut bytes) };
+        let header = Header::decode(&bytes)?;
+        header.check_region(region.len())?;
+        Ok(Self {
+            region,
+            header,
+            position: 0,
+            watch: None,
+        })
+    }
+
+    /// The channel's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Offset in the record area of the next record this reader will read.
+    pub fn position(&self) -> u32 {
+        self.position
+    }
+
+    /// Returns the next record if one is committed, without blocking.
+    ///
+    /// `Ok(None)` means no record yet. [`ReadError::Closed`] and
+    /// [`ReadError::Full`] mean the channel ended and every record was read.
+    /// On damage the reader stays put and returns the same error again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, ReadError, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// assert_eq!(reader.try_read(), Ok(None));
+    /// writer.write(b"x")?;
+    /// assert_eq!(reader.try_read(), Ok(Some(&b"x"[..])));
+    /// drop(writer); // closes
+    /// assert_eq!(reader.try_read(), Err(ReadError::Closed));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn try_read(&mut self) -> Result<Option<&'a [u8]>, ReadError> {
+        let position = self.position;
+        let Some((len, next)) = self.record_at(position)? else {
+            return Ok(None);
+        };
+        let at = HEADER_LEN + position as usize;
+        // SAFETY: `record_at` checked the payload lies inside the record
+        // area; the `Acquire` load of its commit word makes the payload
+        // visible, and committed records never change.
+        let payload = unsafe { self.region.bytes(at + PAYLOAD_OFFSET, len as usize) };
+        if self.header.checksums() {
+            // SAFETY: the checksum word is in the checked record header; it
+            // was stored before the commit word was published.
+            let stored = unsafe {
+                self.region
+                    .load_u32(at + RECORD_CHECKSUM_OFFSET, Ordering::Relaxed)
+            };
+            let computed = checksum::record(payload);
+            if stored != computed {
+                return Err(ReadError::Checksum {
+                    position,
+                    stored,
+                    computed,
+                });
+            }
+        }
+        self.position = next;
+        Ok(Some(payload))
+    }
+
+    /// Decodes and bounds-checks the commit word at `position`: `None` if
+    /// nothing is committed, else the payload length and the next position.
+    fn record_at(&self, position: u32) -> Result<Option<(u32, u32)>, ReadError> {
+        let capacity = self.header.capacity_bytes;
+        debug_assert!(position % 8 == 0 && position as usize + MARKER_LEN <= capacity as usize);
+        // SAFETY: the position invariant keeps the word in bounds and
+        // aligned; commit words are only ever accessed atomically. `Acquire`
+        // pairs with the writer's publishing `Release`.
+        let word = unsafe {
+            self.region
+                .load_u32(HEADER_LEN + position as usize, Ordering::Acquire)
+        };
+        match classify(word) {
+            Commit::Empty => Ok(None),
+            Commit::Closed => Err(ReadError::Closed),
+            Commit::Full => Err(ReadError::Full),
+            Commit::Invalid(word) => Err(ReadError::Corrupt {
+                position,
+                corruption: Corruption::BadCommitWord { word },
+            }),
+            Commit::Record(len) => {
+                let max = self.header.max_record_len;
+                if len > max {
+                    let corruption = Corruption::LengthExceedsMax { len, max };
+                    return Err(ReadError::Corrupt {
+                        position,
+                        corruption,
+                    });
+                }
+                // The writer always leaves room for an end marker after a
+                // record; a record that does not is damage. `len` <= 2^30 and
+                // `position + 8 <= capacity`, so nothing here overflows.
+                let remaining = capacity - position;
+                let span = record_span(len);
+                if span > remaining - MARKER_LEN as u32 {
+                    let corruption = Corruption::LengthExceedsCapacity { len, remaining };
+                    return Err(ReadError::Corrupt {
+                        position,
+                        corruption,
+                    });
+                }
+                Ok(Some((len, position + span)))
+            }
+        }
+    }
+
+    /// Moves the reader to `position`, which must be where a record starts
+    /// (or where the committed records end).
+    ///
+    /// Boundaries are found by walking the records from the current
+    /// position if `position` is ahead, else from the start: at most one
+    /// step per 8 bytes of channel, so it always ends.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SeekError, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// writer.write(b"first")?;
+    /// let second = writer.write(b"second")?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    ///
+    /// reader.seek(second)?;
+    /// assert_eq!(reader.try_read()?, Some(&b"second"[..]));
+    /// assert_eq!(reader.seek(8), Err(SeekError::NotARecordBoundary { position: 8 }));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn seek(&mut self, position: u32) -> Result<(), SeekError> {
+        let capacity = self.header.capacity_bytes;
+        if position % RECORD_ALIGN as u32 != 0 {
+            return Err(SeekError::NotARecordBoundary { position });
+        }
+        let mut at = if position >= self.position {
+            self.position
+        } else {
+            0
+        };
+        while at < position {
+            match self.record_at(at) {
+                Ok(Some((_, next))) => at = next,
+                Ok(None) | Err(ReadError::Closed | ReadError::Full) => {
+                    return Err(SeekError::BeyondEnd { position, end: at });
+                }
+                Err(e) => return Err(SeekError::Read(e)),
+            }
+        }
+        if at != position || position as usize + MARKER_LEN > capacity as usize {
+            return Err(SeekError::NotARecordBoundary { position });
+        }
+        self.position = position;
+        Ok(())
+    }
+
+    /// An iterator over the records committed now. It is fused: it ends
+    /// when it catches up with the writer, at the channel's end, or after
+    /// yielding one error; call `records()` again to poll for more.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// for word in ["a", "b", "c"] {
+    ///     writer.write(word.as_bytes())?;
+    /// }
+    /// let all: Result<Vec<_>, _> = reader.records().collect();
+    /// assert_eq!(all?, [b"a", b"b", b"c"]);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn records(&mut self) -> Records<'_, 'a, R> {
+        Records {
+            reader: self,
+            done: false,
+        }
+    }
+
+    /// The raw heartbeat word: the low 32 bits of the writer's clock at its
+    /// last heartbeat (or at creation).
+    pub fn heartbeat(&self) -> u32 {
+        // SAFETY: the heartbeat word is in the header, in bounds, aligned,
+        // and only ever accessed atomically.
+        unsafe { self.region.load_u32(HEARTBEAT_OFFSET, Ordering::Acquire) }
+    }
+
+    /// Ticks since the writer's last heartbeat, if `clock` counts the same
+    /// ticks from the same epoch as the writer's (as `kekbit-std`'s clocks
+    /// do). `None` when the heartbeat lies in the clock's future or more
+    /// than 2^31 ticks back, where 32 bits cannot tell.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Clock, Reader, SliceRegion, Writer};
+    /// struct At(u64);
+    /// impl Clock for At { fn now(&self) -> u64 { self.0 } }
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// writer.heartbeat(1_000);
+    /// let reader = Reader::open(writer.shared_region())?;
+    /// assert_eq!(reader.heartbeat_age(&At(1_250)), Some(250));
+    /// assert_eq!(reader.heartbeat_age(&At(900)), None);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn heartbeat_age(&self, clock: &impl Clock) -> Option<u64> {
+        let age = (clock.now() as u32).wrapping_sub(self.heartbeat());
+        (age <= i32::MAX as u32).then_some(age as u64)
+    }
+
+    /// The channel's state at this reader's position.
+    ///
+    /// `Closed` and `Full` are reported only once every record before the
+    /// end has been read. `Abandoned` means that neither the heartbeat word
+    /// nor this reader's position has moved for longer than the header's
+    /// timeout on `clock`, counted from the first call, and that the
+    /// heartbeat is not recent by `clock` either. With a timeout of 0 the
+    /// writer is never called abandoned.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use core::cell::Cell;
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Clock, Reader, SliceRegion, Status, TickUnit, Writer};
+    /// struct Fake(Cell<u64>);
+    /// impl Clock for Fake { fn now(&self) -> u64 { self.0.get() } }
+    /// let clock = Fake(Cell::new(0));
+    ///
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let config = ChannelConfig::new(1).timeout(100, TickUnit::Millis);
+    /// let mut writer = Writer::create(&mut region, &config)?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    ///
+    /// assert_eq!(reader.status(&clock), Status::Open);
+    /// clock.0.set(150);
+    /// writer.heartbeat(150);
+    /// assert_eq!(reader.status(&clock), Status::Open);
+    /// clock.0.set(400); // silent for 250 ticks
+    /// assert_eq!(reader.status(&clock), Status::Abandoned);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn status(&mut self, clock: &impl Clock) -> Status {
+        match self.record_at(self.position) {
+            Err(ReadError::Closed) => return Status::Closed,
+            Err(ReadError::Full) => return Status::Full,
+            _ => {}
+        }
+        let timeout = self.header.timeout_ticks;
+        if timeout == 0 {
+            return Status::Open;
+        }
+        let now = clock.now();
+        let heartbeat = self.heartbeat();
+        let moved = match self.watch {
+            None => true,
+            Some(w) => w.heartbeat != heartbeat || w.position != self.position,
+        };
+        if moved {
+            self.watch = Some(Watch {
+                heartbeat,
+                position: self.position,
+                since: now,
+            });
+        }
+        let fresh_by_clock = self.heartbeat_age(clock).is_some_and(|age| age <= timeout);
+        let silent_for = self.watch.map_or(0, |w| now.saturating_sub(w.since));
+        if silent_for > timeout && !fresh_by_clock {
+            Status::Abandoned
+        } else {
+            Status::Open
+        }
+    }
+}
+
+impl<R: Region + ?Sized> Clone for Reader<'_, R> {
+    fn clone(&self) -> Self {
+        Self {
+            region: self.region,
+            header: self.header,
+            position: self.position,
+            watch: self.watch,
+        }
+    }
+}
+
+impl<R: Region + ?Sized> fmt::Debug for Reader<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field("header", &self.header)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The records committed now; see [`Reader::records`].
+#[derive(Debug)]
+pub struct Records<'r, 'a, R: Region + ?Sized> {
+    reader: &'r mut Reader<'a, R>,
+    done: bool,
+}
+
+impl<'a, R: Region + ?Sized> Iterator for Records<'_, 'a, R> {
+    type Item = Result<&'a [u8], ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.reader.try_read() {
+            Ok(Some(record)) => Some(Ok(record)),
+            Ok(None) | Err(ReadError::Closed | ReadError::Full) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<R: Region + ?Sized> FusedIterator for Records<'_, '_, R> {}

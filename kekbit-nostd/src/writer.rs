@@ -1,0 +1,604 @@
+//! The writer: the one party that appends records to a channel.
+
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+
+use crate::checksum;
+use crate::encoder::{Encode, Handler, RecordSink};
+use crate::error::{HeaderError, WriteError};
+use crate::format::*;
+use crate::header::{ChannelConfig, Header};
+use crate::region::Region;
+use crate::sync::Ordering;
+
+/// The ordering that publishes a commit word. Readers load it with
+/// `Acquire`, so everything the writer stored before it is visible to them.
+/// `loom-tests` builds the deliberately broken `Relaxed` variant under
+/// `--cfg kekbit_weakened` to prove its models catch the bug; no real build
+/// ever sets that cfg.
+#[cfg(not(kekbit_weakened))]
+const PUBLISH: Ordering = Ordering::Release;
+#[cfg(kekbit_weakened)]
+const PUBLISH: Ordering = Ordering::Relaxed;
+
+/// Whether the writer can still append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    Closed,
+    Full,
+}
+
+/// The single writer of a channel: appends records, heartbeats, closes.
+///
+/// There is exactly one per channel, so it is not `Clone`. It owns the
+/// commit words and the heartbeat; readers only load them. Dropping an open
+/// writer closes the channel (see [`Writer::leave_open`] for the exception).
+///
+/// `R` is how the writer reaches its region: `&T` for a region you created
+/// with [`Writer::create`], or an owned handle for
+/// [`Writer::create_unchecked`].
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+///
+/// let mut buffer = AlignedBuffer::<4096>::new();
+/// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+/// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+/// let mut reader = Reader::open(writer.shared_region())?;
+///
+/// writer.write(b"hello")?;
+/// assert_eq!(reader.try_read()?, Some(&b"hello"[..]));
+/// assert_eq!(reader.try_read()?, None); // nothing more yet
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
+pub struct Writer<R: Region> {
+    region: R,
+    header: Header,
+    /// Offset in the record area of the next record; a multiple of 8, and
+    /// `position + MARKER_LEN <= capacity` always, so an end marker fits.
+    position: u32,
+    state: State,
+    records: u64,
+}
+
+impl<'a, T: Region + ?Sized> Writer<&'a T> {
+    /// Creates a channel in `region` and returns its writer.
+    ///
+    /// The exclusive borrow proves no other writer exists; readers reach the
+    /// region through [`Writer::shared_region`]. The header is written with
+    /// its first word last, so a reader on another core never sees half of it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+    ///
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let writer = Writer::create(&mut region, &ChannelConfig::new(7).checksums(true))?;
+    /// assert_eq!(writer.header().capacity_bytes, 1024 - 128);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn create(region: &'a mut T, config: &ChannelConfig) -> Result<Self, HeaderError> {
+        let region: &'a T = region;
+        // SAFETY: `region` came from an exclusive borrow that lasts as long
+        // as the writer, so no other writer can exist on it meanwhile.
+        unsafe { Self::create_unchecked(region, config) }
+    }
+
+    /// Resumes writing a channel that is still open, after the records
+    /// already in it; for journals reopened after a restart or a crash.
+    ///
+    /// See [`Writer::resume_unchecked`] for what it checks and repairs.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    ///
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// writer.write(b"before")?;
+    /// writer.leave_open(); // as if the process stopped without closing
+    ///
+    /// let mut writer = Writer::resume(&mut region)?;
+    /// writer.write(b"after")?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// assert_eq!(reader.try_read()?, Some(&b"before"[..]));
+    /// assert_eq!(reader.try_read()?, Some(&b"after"[..]));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn resume(region: &'a mut T) -> Result<Self, ResumeError> {
+        let region: &'a T = region;
+        // SAFETY: as in `create`, the exclusive borrow rules out other writers.
+        unsafe { Self::resume_unchecked(region) }
+    }
+
+    /// The region, for the lifetime of the original borrow, so readers on
+    /// other threads can outlive any borrow of the writer.
+    pub fn shared_region(&self) -> &'a T {
+        self.region
+    }
+}
+
+impl<R: Region> Writer<R> {
+    /// Creates a channel in a region handle whose exclusivity the caller
+    /// guarantees: an owned mapping, or a loom model's shared region.
+    ///
+    /// # Safety
+    ///
+    /// While the returned writer lives, no other `Writer` exists on any
+    /// region over the same memory, in any thread, core or process. Two
+    /// writers race on the same bytes: readers then see torn records.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+    ///
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// // SAFETY: `region` is moved into the only writer of this buffer.
+    /// let writer = unsafe { Writer::create_unchecked(region, &ChannelConfig::new(1)) }?;
+    /// # drop(writer);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub unsafe fn create_unchecked(region: R, config: &ChannelConfig) -> Result<Self, HeaderError> {
+        let header = config.header_for(region.len())?;
+        let encoded = header.encode();
+        // SAFETY: the header and the first commit word are in bounds (the
+        // header checked `HEADER_LEN + capacity <= len`, capacity >= 16);
+        // the caller guarantees we are the only writer; readers reject the
+        // region until the first word is published last, with `Release`.
+        unsafe {
+            region.store_u32(SIGNATURE_OFFSET, 0, Ordering::Relaxed);
+            region.store_u32(
+                HEADER_LEN + COMMIT_WORD_OFFSET,
+                COMMIT_EMPTY,
+                Ordering::Relaxed,
+            );
+            region.store_u32(
+                HEARTBEAT_OFFSET,
+                header.creation_time as u32,
+                Ordering::Relaxed,
+            );
+            region.copy_in(4, &encoded[4..]);
+            let first = u32::from_le_bytes([encoded[0], encoded[1], encoded[2], encoded[3]]);
+            region.store_u32(SIGNATURE_OFFSET, first, Ordering::Release);
+        }
+        Ok(Self {
+            region,
+            header,
+            position: 0,
+            state: State::Open,
+            records: 0,
+        })
+    }
+
+    /// Resumes an open channel in a region handle whose exclusivity the
+    /// caller guarantees.
+    ///
+    /// It validates the header, then walks the records. The first bad
+    /// record (a corrupt commit word, or a checksum mismatch left by a torn
+    /// write before power loss) and everything after it are discarded by
+    /// clearing its commit word. A closed or full channel cannot be resumed.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Writer::create_unchecked`]; in addition, no reader may be
+    /// reading the channel while a damaged tail is discarded.
+    pub unsafe fn resume_unchecked(region: R) -> Result<Self, ResumeError> {
+        let mut reader = crate::Reader::open(&region).map_err(ResumeError::Header)?;
+        let header = *reader.header();
+        let mut records = 0u64;
+        loop {
+            match reader.try_read() {
+                Ok(Some(_)) => records += 1,
+                Ok(None) => break,
+                Err(crate::ReadError::Closed) => return Err(ResumeError::Closed),
+                Err(crate::ReadError::Full) => return Err(ResumeError::Full),
+                Err(_) => {
+                    let at = HEADER_LEN + reader.position() as usize;
+                    // SAFETY: the reader's position keeps a commit word in
+                    // bounds; we are the only writer and no reader is active.
+                    unsafe { region.store_u32(at, COMMIT_EMPTY, Ordering::Release) };
+                    break;
+                }
+            }
+        }
+        let position = reader.position();
+        drop(reader);
+        Ok(Self {
+            region,
+            header,
+            position,
+            state: State::Open,
+            records,
+        })
+    }
+
+    /// The channel's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The region handle the writer holds.
+    pub fn region(&self) -> &R {
+        &self.region
+    }
+
+    /// Offset in the record area where the next record goes.
+    pub fn position(&self) -> u32 {
+        self.position
+    }
+
+    /// Records written by this writer (and found by `resume`).
+    pub fn records_written(&self) -> u64 {
+        self.records
+    }
+
+    /// Bytes left for records, framing included; the end marker's space is
+    /// kept aside and not counted.
+    pub fn remaining_bytes(&self) -> u32 {
+        self.header.capacity_bytes - self.position - MARKER_LEN as u32
+    }
+
+    /// Whether the channel still accepts records.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Appends one record and publishes it; returns its position.
+    ///
+    /// On error nothing is published. If the record does not fit, the
+    /// channel is marked full (see [`WriteError::Full`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, WriteError, Writer};
+    /// let mut buffer = AlignedBuffer::<256>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1).max_record_len(64))?;
+    /// assert_eq!(writer.write(b"first")?, 0);
+    /// assert_eq!(writer.write(b"second")?, 16);
+    /// assert!(matches!(writer.write(&[0; 65]), Err(WriteError::TooLarge { len: 65, max: 64 })));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn write(&mut self, payload: &[u8]) -> Result<u32, WriteError> {
+        let len = self.admit(payload.len())?;
+        let at = HEADER_LEN + self.position as usize + PAYLOAD_OFFSET;
+        // SAFETY: `admit` proved the payload fits before the end marker's
+        // space; the bytes are past every published record, so no reader
+        // reads them until `publish`.
+        unsafe { self.region.copy_in(at, payload) };
+        Ok(self.publish(len))
+    }
+
+    /// Reserves space for a record of up to `len` bytes, to fill in place.
+    ///
+    /// Nothing is visible until [`Grant::commit`]; a grant dropped without
+    /// commit publishes nothing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    ///
+    /// let mut grant = writer.reserve(16)?;
+    /// grant[..5].copy_from_slice(b"zero-");
+    /// grant[5..9].copy_from_slice(b"copy");
+    /// grant.commit(9)?;
+    /// assert_eq!(reader.try_read()?, Some(&b"zero-copy"[..]));
+    ///
+    /// drop(writer.reserve(16)?); // dropped: publishes nothing
+    /// assert_eq!(reader.try_read()?, None);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn reserve(&mut self, len: usize) -> Result<Grant<'_, R>, WriteError> {
+        self.admit(len)?;
+        Ok(Grant { writer: self, len })
+    }
+
+    /// Encodes `record` through `handler` straight into the channel; returns
+    /// the record's position.
+    ///
+    /// Nothing is published if the handler fails or the record is too large.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// use kekbit_nostd::{Handler, PlainHandler, SequenceHandler};
+    ///
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    ///
+    /// let mut handler = SequenceHandler::new(100).chain(PlainHandler);
+    /// writer.write_with(&mut handler, "tick")?;
+    /// let record = reader.try_read()?.unwrap();
+    /// assert_eq!(SequenceHandler::split(record), Some((100, &b"tick"[..])));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn write_with<H, E>(&mut self, handler: &mut H, record: &E) -> Result<u32, WriteError>
+    where
+        H: Handler + ?Sized,
+        E: Encode + ?Sized,
+    {
+        match self.state {
+            State::Open => {}
+            State::Closed | State::Full => return Err(WriteError::Closed),
+        }
+        let max = self.header.max_record_len as usize;
+        let room = (self.remaining_bytes() as usize)
+            .saturating_sub(PAYLOAD_OFFSET)
+            .min(max);
+        let at = HEADER_LEN + self.position as usize + PAYLOAD_OFFSET;
+        // SAFETY: `room` bytes after the record header lie before the end
+        // marker's space, past every published record; this writer holds
+        // the only borrow until the sink is dropped below.
+        let buf = unsafe { self.region.bytes_mut(at, room) };
+        let mut sink = RecordSink::new(buf);
+        handler.handle(record, &mut sink)?;
+        let len = sink.len();
+        if len > max {
+            return Err(WriteError::TooLarge {
+                len,
+                max: self.header.max_record_len,
+            });
+        }
+        if len > room {
+            return Err(self.mark_full(len));
+        }
+        Ok(self.publish(len as u32))
+    }
+
+    /// Records that the writer is alive at `now` (in the channel's ticks).
+    ///
+    /// Call it more often than the channel's timeout, whether or not you
+    /// write records, or readers will call the writer abandoned.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// writer.heartbeat(42);
+    /// assert_eq!(Reader::open(writer.shared_region())?.heartbeat(), 42);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn heartbeat(&mut self, now: u64) {
+        // Only the low 32 bits are stored: readers compare them with wrapping
+        // arithmetic, and the writer is the word's only writer.
+        // SAFETY: the heartbeat word is in the header, in bounds and aligned;
+        // it is only ever accessed atomically.
+        unsafe {
+            self.region
+                .store_u32(HEARTBEAT_OFFSET, now as u32, Ordering::Release)
+        };
+    }
+
+    /// Closes the channel: readers see every record, then
+    /// [`ReadError::Closed`](crate::ReadError::Closed). Closing twice is a no-op.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, ReadError, Reader, SliceRegion, WriteError, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// writer.write(b"last")?;
+    /// writer.close();
+    /// assert_eq!(writer.write(b"late"), Err(WriteError::Closed));
+    /// assert_eq!(reader.try_read()?, Some(&b"last"[..]));
+    /// assert_eq!(reader.try_read(), Err(ReadError::Closed));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn close(&mut self) {
+        if self.state == State::Open {
+            self.store_marker(COMMIT_CLOSED);
+            self.state = State::Closed;
+        }
+    }
+
+    /// Gives back the region without closing the channel, so another writer
+    /// can [`resume`](Writer::resume) it; also how tests simulate a crash.
+    pub fn leave_open(self) -> R {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the region is
+        // moved out exactly once; the other fields need no drop.
+        unsafe { core::ptr::read(&this.region) }
+    }
+
+    /// Checks that a record of `len` bytes may be written now.
+    fn admit(&mut self, len: usize) -> Result<u32, WriteError> {
+        match self.state {
+            State::Open => {}
+            State::Closed | State::Full => return Err(WriteError::Closed),
+        }
+        if len > self.header.max_record_len as usize {
+            return Err(WriteError::TooLarge {
+                len,
+                max: self.header.max_record_len,
+            });
+        }
+        let len = len as u32; // <= max_record_len <= 2^30
+        if record_span(len) > self.remaining_bytes() {
+            return Err(self.mark_full(len as usize));
+        }
+        Ok(len)
+    }
+
+    /// Marks the channel full and returns the error describing why.
+    fn mark_full(&mut self, len: usize) -> WriteError {
+        let remaining = self.remaining_bytes();
+        self.store_marker(COMMIT_FULL);
+        self.state = State::Full;
+        WriteError::Full {
+            needed: PAYLOAD_OFFSET as u64 + len as u64,
+            remaining,
+        }
+    }
+
+    fn store_marker(&mut self, marker: u32) {
+        // SAFETY: `position + MARKER_LEN <= capacity` is the writer's
+        // invariant, so the word is in bounds; we are the only writer.
+        unsafe {
+            self.region
+                .store_u32(HEADER_LEN + self.position as usize, marker, PUBLISH)
+        };
+    }
+
+    /// Publishes the record of `len` payload bytes already copied in at the
+    /// current position; returns its position.
+    fn publish(&mut self, len: u32) -> u32 {
+        let position = self.position;
+        let at = HEADER_LEN + position as usize;
+        let next = position + record_span(len);
+        debug_assert!(next as usize + MARKER_LEN <= self.header.capacity_bytes as usize);
+        let sum = if self.header.checksums() {
+            // SAFETY: the payload was just written by this writer, in bounds.
+            checksum::record(unsafe { self.region.bytes(at + PAYLOAD_OFFSET, len as usize) })
+        } else {
+            0
+        };
+        // SAFETY: `admit` (or the sink's room) proved `next + MARKER_LEN <=
+        // capacity`, so all three words are in bounds. The next commit word
+        // is cleared before the record is published, so a reader that sees
+        // this record sees an empty word after it, whatever the memory held.
+        unsafe {
+            self.region
+                .store_u32(at + RECORD_CHECKSUM_OFFSET, sum, Ordering::Relaxed);
+            self.region
+                .store_u32(HEADER_LEN + next as usize, COMMIT_EMPTY, Ordering::Relaxed);
+            self.region.store_u32(at, COMMIT_RECORD_TAG | len, PUBLISH);
+        }
+        self.position = next;
+        self.records += 1;
+        position
+    }
+}
+
+impl<R: Region> Drop for Writer<R> {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl<R: Region> fmt::Debug for Writer<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("header", &self.header)
+            .field("position", &self.position)
+            .field("state", &self.state)
+            .field("records", &self.records)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Space reserved for one record, filled in place and published by
+/// [`Grant::commit`]. Dropping it publishes nothing.
+pub struct Grant<'w, R: Region> {
+    writer: &'w mut Writer<R>,
+    /// Bytes reserved; `admit` proved they fit.
+    len: usize,
+}
+
+impl<R: Region> Grant<'_, R> {
+    /// Publishes the first `len` bytes of the grant as one record and
+    /// returns its position.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, WriteError, Writer};
+    /// # let mut buffer = AlignedBuffer::<1024>::new();
+    /// # let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// # let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let grant = writer.reserve(4)?;
+    /// assert_eq!(grant.commit(5), Err(WriteError::CommitTooLong { committed: 5, reserved: 4 }));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn commit(self, len: usize) -> Result<u32, WriteError> {
+        if len > self.len {
+            return Err(WriteError::CommitTooLong {
+                committed: len,
+                reserved: self.len,
+            });
+        }
+        Ok(self.writer.publish(len as u32))
+    }
+
+    fn at(&self) -> usize {
+        HEADER_LEN + self.writer.position as usize + PAYLOAD_OFFSET
+    }
+}
+
+impl<R: Region> Deref for Grant<'_, R> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `admit` proved the reserved bytes are in bounds and
+        // unpublished; only this grant borrows them.
+        unsafe { self.writer.region.bytes(self.at(), self.len) }
+    }
+}
+
+impl<R: Region> DerefMut for Grant<'_, R> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`; `&mut self` makes this the only borrow.
+        unsafe { self.writer.region.bytes_mut(self.at(), self.len) }
+    }
+}
+
+impl<R: Region> fmt::Debug for Grant<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Grant")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a channel could not be resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ResumeError {
+    /// The header is not valid.
+    Header(HeaderError),
+    /// The channel was closed; it takes no more records.
+    Closed,
+    /// The channel is full; it takes no more records.
+    Full,
+}
+
+impl fmt::Display for ResumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Header(e) => write!(f, "cannot resume: {e}"),
+            Self::Closed => f.write_str("cannot resume a closed channel"),
+            Self::Full => f.write_str("cannot resume a full channel"),
+        }
+    }
+}
+
+impl core::error::Error for ResumeError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Header(e) => Some(e),
+            _ => None,
+        }
+    }
+}
