@@ -444,3 +444,291 @@ impl<'a, R: Region + ?Sized> Iterator for Records<'_, 'a, R> {
 }
 
 impl<R: Region + ?Sized> FusedIterator for Records<'_, '_, R> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AlignedBuffer, ChannelConfig, SliceRegion, TickUnit, Writer};
+    use core::cell::Cell;
+    use std::vec::Vec;
+
+    const LEN: usize = HEADER_LEN + 512;
+
+    /// A buffer holding a closed channel with `records`.
+    fn channel(records: &[&[u8]], checksums: bool) -> AlignedBuffer<LEN> {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1)
+            .max_record_len(100)
+            .checksums(checksums);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        for record in records {
+            writer.write(record).unwrap();
+        }
+        drop(writer);
+        buffer
+    }
+
+    fn put_word(buffer: &mut AlignedBuffer<LEN>, position: usize, word: u32) {
+        let at = HEADER_LEN + position;
+        buffer.as_mut_slice()[at..at + 4].copy_from_slice(&word.to_le_bytes());
+    }
+
+    fn read_all(buffer: &mut AlignedBuffer<LEN>) -> (Vec<Vec<u8>>, ReadError) {
+        let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut reader = Reader::open(&region).unwrap();
+        let mut out = Vec::new();
+        loop {
+            match reader.try_read() {
+                Ok(Some(r)) => out.push(r.to_vec()),
+                Ok(None) => panic!("a closed channel never runs dry"),
+                Err(e) => return (out, e),
+            }
+        }
+    }
+
+    #[test]
+    fn reports_bad_commit_words_at_their_offset() {
+        let mut buffer = channel(&[b"a", b"b"], false);
+        // "a" spans 16 bytes: 8 of framing, 1 of payload padded to 8.
+        put_word(&mut buffer, 16, 0x4000_0000);
+        let (records, err) = read_all(&mut buffer);
+        assert_eq!(records, [b"a"]);
+        assert_eq!(
+            err,
+            ReadError::Corrupt {
+                position: 16,
+                corruption: Corruption::BadCommitWord { word: 0x4000_0000 }
+            }
+        );
+    }
+
+    #[test]
+    fn reports_lengths_beyond_the_maximum() {
+        let mut buffer = channel(&[b"a"], false);
+        put_word(&mut buffer, 0, COMMIT_RECORD_TAG | 101);
+        let (_, err) = read_all(&mut buffer);
+        assert_eq!(
+            err,
+            ReadError::Corrupt {
+                position: 0,
+                corruption: Corruption::LengthExceedsMax { len: 101, max: 100 }
+            }
+        );
+    }
+
+    #[test]
+    fn reports_lengths_beyond_the_capacity() {
+        let mut buffer = channel(&[], false);
+        // At 416, 96 bytes remain: a 100-byte record (112 with framing) cannot fit.
+        put_word(&mut buffer, 416, COMMIT_RECORD_TAG | 100);
+        let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut reader = Reader::open(&region).unwrap();
+        reader.position = 416;
+        assert_eq!(
+            reader.try_read(),
+            Err(ReadError::Corrupt {
+                position: 416,
+                corruption: Corruption::LengthExceedsCapacity {
+                    len: 100,
+                    remaining: 96
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn never_reads_past_the_end_whatever_the_lengths() {
+        // Every possible length at the last positions of the record area.
+        for position in (0..512u32 - 8).step_by(8).rev().take(4) {
+            for len in [0, 1, 7, 8, 9, 15, 16, 100, COMMIT_LEN_MASK] {
+                let mut buffer = AlignedBuffer::<LEN>::new();
+                let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+                let config = ChannelConfig::new(1).max_record_len(100);
+                Writer::create(&mut region, &config).unwrap().leave_open();
+                drop(region);
+                put_word(&mut buffer, position as usize, COMMIT_RECORD_TAG | len);
+                let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+                let mut reader = Reader::open(&region).unwrap();
+                if position > 0 {
+                    reader.position = position;
+                }
+                if let Ok(Some(record)) = reader.try_read() {
+                    let end = record.as_ptr() as usize + record.len();
+                    assert!(end <= region.as_ptr() as usize + LEN);
+                    assert!(reader.position() as usize + MARKER_LEN <= 512);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn detects_checksum_damage_and_stays_put() {
+        let mut buffer = channel(&[b"good", b"damaged"], true);
+        buffer.as_mut_slice()[HEADER_LEN + 16 + PAYLOAD_OFFSET + 2] ^= 1;
+        let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut reader = Reader::open(&region).unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&b"good"[..])));
+        let err = reader.try_read().unwrap_err();
+        assert!(
+            matches!(err, ReadError::Checksum { position: 16, .. }),
+            "{err}"
+        );
+        assert_eq!(reader.try_read().unwrap_err(), err);
+        assert_eq!(reader.position(), 16);
+    }
+
+    #[test]
+    fn without_checksums_damage_goes_unnoticed() {
+        let mut buffer = channel(&[b"data"], false);
+        buffer.as_mut_slice()[HEADER_LEN + PAYLOAD_OFFSET] = b'D';
+        let (records, err) = read_all(&mut buffer);
+        assert_eq!(records, [b"Data"]);
+        assert_eq!(err, ReadError::Closed);
+    }
+
+    #[test]
+    fn seeks_only_to_boundaries() {
+        let mut buffer = channel(&[b"a", b"bbbbbbbbb", b"c"], false);
+        let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut reader = Reader::open(&region).unwrap();
+        // Records at 0 (16 bytes), 16 (24 bytes), 40 (16 bytes); closed at 56.
+        reader.seek(16).unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&b"bbbbbbbbb"[..])));
+        reader.seek(0).unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&b"a"[..])));
+        reader.seek(40).unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&b"c"[..])));
+        assert_eq!(
+            reader.seek(8),
+            Err(SeekError::NotARecordBoundary { position: 8 })
+        );
+        assert_eq!(
+            reader.seek(32),
+            Err(SeekError::NotARecordBoundary { position: 32 })
+        );
+        assert_eq!(
+            reader.seek(3),
+            Err(SeekError::NotARecordBoundary { position: 3 })
+        );
+        // The end of the records (the closed marker) is a boundary.
+        reader.seek(56).unwrap();
+        assert_eq!(reader.try_read(), Err(ReadError::Closed));
+        assert_eq!(
+            reader.seek(64),
+            Err(SeekError::BeyondEnd {
+                position: 64,
+                end: 56
+            })
+        );
+        let far = u32::MAX & !7;
+        assert_eq!(
+            reader.seek(far),
+            Err(SeekError::BeyondEnd {
+                position: far,
+                end: 56
+            })
+        );
+    }
+
+    #[test]
+    fn iterator_is_fused_and_yields_errors_once() {
+        let mut buffer = channel(&[b"a", b"b"], false);
+        put_word(&mut buffer, 16, 1);
+        let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut reader = Reader::open(&region).unwrap();
+        let mut records = reader.records();
+        assert_eq!(records.next(), Some(Ok(&b"a"[..])));
+        assert!(matches!(
+            records.next(),
+            Some(Err(ReadError::Corrupt { .. }))
+        ));
+        assert_eq!(records.next(), None);
+        assert_eq!(records.next(), None);
+    }
+
+    struct Fake(Cell<u64>);
+    impl Clock for Fake {
+        fn now(&self) -> u64 {
+            self.0.get()
+        }
+    }
+
+    #[test]
+    fn status_follows_the_writer() {
+        let clock = Fake(Cell::new(1_000));
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1)
+            .timeout(100, TickUnit::Millis)
+            .creation_time(1_000);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        assert_eq!(reader.status(&clock), Status::Open);
+        // Heartbeats keep it open, whatever the time.
+        for t in (1_050..2_000).step_by(50) {
+            clock.0.set(t);
+            writer.heartbeat(t);
+            assert_eq!(reader.status(&clock), Status::Open);
+        }
+        // The last heartbeat was at 1_950; the timeout is 100.
+        clock.0.set(2_050);
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.0.set(2_051);
+        assert_eq!(reader.status(&clock), Status::Abandoned);
+        // The writer comes back: not terminal.
+        writer.heartbeat(2_051);
+        assert_eq!(reader.status(&clock), Status::Open);
+        writer.write(b"x").unwrap();
+        writer.close();
+        assert_eq!(reader.status(&clock), Status::Open);
+        reader.try_read().unwrap();
+        assert_eq!(reader.status(&clock), Status::Closed);
+    }
+
+    #[test]
+    fn a_reader_with_another_clock_waits_one_timeout() {
+        // The writer's clock is far from the reader's: the heartbeat's age
+        // means nothing, so the reader times the silence itself.
+        let clock = Fake(Cell::new(5_000_000));
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1).timeout(10, TickUnit::Seconds);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        writer.heartbeat(3);
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.0.set(5_000_010);
+        assert_eq!(reader.status(&clock), Status::Open);
+        writer.heartbeat(4);
+        clock.0.set(5_000_015);
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.0.set(5_000_026);
+        assert_eq!(reader.status(&clock), Status::Abandoned);
+    }
+
+    #[test]
+    fn no_timeout_means_never_abandoned() {
+        let clock = Fake(Cell::new(0));
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        reader.status(&clock);
+        clock.0.set(u64::MAX);
+        assert_eq!(reader.status(&clock), Status::Open);
+    }
+
+    #[test]
+    fn rejects_a_header_longer_than_its_region() {
+        let mut buffer = channel(&[], false);
+        let region = SliceRegion::new(&mut buffer.as_mut_slice()[..LEN - 8]).unwrap();
+        assert_eq!(
+            Reader::open(&region).unwrap_err(),
+            HeaderError::CapacityExceedsRegion {
+                capacity: 512,
+                available: 504
+            }
+        );
+    }
+}

@@ -602,3 +602,225 @@ impl core::error::Error for ResumeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AlignedBuffer, ReadError, Reader, SliceRegion};
+    use std::vec::Vec;
+
+    const LEN: usize = HEADER_LEN + 256;
+
+    fn config() -> ChannelConfig {
+        ChannelConfig::new(1).max_record_len(64)
+    }
+
+    #[test]
+    fn positions_advance_by_padded_spans() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        assert_eq!(writer.write(b"").unwrap(), 0);
+        assert_eq!(writer.write(b"1").unwrap(), 8);
+        assert_eq!(writer.write(b"12345678").unwrap(), 24);
+        assert_eq!(writer.position(), 40);
+        assert_eq!(writer.records_written(), 3);
+        assert_eq!(writer.remaining_bytes(), 256 - 40 - 8);
+    }
+
+    #[test]
+    fn too_large_changes_nothing() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        assert_eq!(
+            writer.write(&[7; 65]),
+            Err(WriteError::TooLarge { len: 65, max: 64 })
+        );
+        assert!(matches!(
+            writer.reserve(65),
+            Err(WriteError::TooLarge { .. })
+        ));
+        assert!(writer.is_open());
+        assert_eq!(writer.position(), 0);
+        writer.write(b"ok").unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&b"ok"[..])));
+    }
+
+    #[test]
+    fn exact_fill_then_full() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        // 256 bytes of records area: 8 records of 24 bytes (16-byte payload)
+        // take 192, leaving 64 - 8 for the marker = 56: one 48-byte payload fits.
+        for _ in 0..8 {
+            writer.write(&[1; 16]).unwrap();
+        }
+        writer.write(&[2; 48]).unwrap();
+        assert_eq!(writer.remaining_bytes(), 0);
+        assert_eq!(
+            writer.write(b""),
+            Err(WriteError::Full {
+                needed: 8,
+                remaining: 0
+            })
+        );
+        assert_eq!(writer.write(b""), Err(WriteError::Closed));
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        let records: Vec<_> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(records.len(), 9);
+        assert_eq!(records[8], &[2; 48][..]);
+        assert_eq!(reader.try_read(), Err(ReadError::Full));
+    }
+
+    #[test]
+    fn full_is_marked_even_if_a_smaller_record_would_fit() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        for _ in 0..3 {
+            writer.write(&[0; 64]).unwrap(); // 72 bytes each: 216 used
+        }
+        assert_eq!(
+            writer.write(&[0; 40]),
+            Err(WriteError::Full {
+                needed: 48,
+                remaining: 32
+            })
+        );
+        assert!(!writer.is_open());
+    }
+
+    #[test]
+    fn writer_does_not_trust_garbage_memory() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        buffer.as_mut_slice().fill(0xA5);
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        assert_eq!(reader.try_read(), Ok(None));
+        writer.write(b"a").unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&b"a"[..])));
+        assert_eq!(reader.try_read(), Ok(None));
+        let mut grant = writer.reserve(64).unwrap();
+        grant.fill(0xC0);
+        grant.commit(3).unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&[0xC0; 3][..])));
+        assert_eq!(reader.try_read(), Ok(None));
+    }
+
+    #[test]
+    fn dropped_grant_publishes_nothing() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        writer.reserve(32).unwrap().fill(9);
+        assert_eq!(reader.try_read(), Ok(None));
+        writer.write(b"next").unwrap();
+        assert_eq!(reader.try_read(), Ok(Some(&b"next"[..])));
+    }
+
+    #[test]
+    fn encoder_overflow_is_too_large_or_full_and_invisible() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        let mut plain = crate::PlainHandler;
+        assert_eq!(
+            writer.write_with(&mut plain, &[1u8; 65][..]),
+            Err(WriteError::TooLarge { len: 65, max: 64 })
+        );
+        assert_eq!(reader.try_read(), Ok(None));
+        for _ in 0..3 {
+            writer.write_with(&mut plain, &[1u8; 64][..]).unwrap();
+        }
+        assert_eq!(
+            writer.write_with(&mut plain, &[1u8; 33][..]),
+            Err(WriteError::Full {
+                needed: 41,
+                remaining: 32
+            })
+        );
+        assert_eq!(reader.records().count(), 3);
+        assert_eq!(reader.try_read(), Err(ReadError::Full));
+    }
+
+    #[test]
+    fn encoder_failure_publishes_nothing() {
+        struct Failing;
+        impl crate::Encode for Failing {
+            fn encode(&self, sink: &mut RecordSink<'_>) -> Result<(), crate::EncodeError> {
+                embedded_io::Write::write_all(sink, b"partial")?;
+                Err(crate::EncodeError::new("no"))
+            }
+        }
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        let err = writer
+            .write_with(&mut crate::PlainHandler, &Failing)
+            .unwrap_err();
+        assert_eq!(err, WriteError::Encode(crate::EncodeError::new("no")));
+        assert_eq!(reader.try_read(), Ok(None));
+        assert!(writer.is_open());
+    }
+
+    #[test]
+    fn drop_closes_and_leave_open_does_not() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let writer = Writer::create(&mut region, &config()).unwrap();
+        writer.leave_open();
+        let mut reader = Reader::open(&region).unwrap();
+        assert_eq!(reader.try_read(), Ok(None));
+        drop(Writer::resume(&mut region).unwrap());
+        let mut reader = Reader::open(&region).unwrap();
+        assert_eq!(reader.try_read(), Err(ReadError::Closed));
+        assert_eq!(
+            Writer::resume(&mut region).unwrap_err(),
+            ResumeError::Closed
+        );
+    }
+
+    #[test]
+    fn resume_discards_a_torn_tail() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config().checksums(true)).unwrap();
+        writer.write(b"kept").unwrap();
+        let torn = writer.write(b"torn").unwrap() as usize;
+        writer.leave_open();
+        drop(region);
+        // Power loss: the commit word reached the disk, the payload did not.
+        buffer.as_mut_slice()[HEADER_LEN + torn + PAYLOAD_OFFSET] ^= 0xFF;
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::resume(&mut region).unwrap();
+        assert_eq!(writer.records_written(), 1);
+        assert_eq!(writer.position() as usize, torn);
+        writer.write(b"new").unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        let all: Vec<_> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(all, [&b"kept"[..], &b"new"[..]]);
+    }
+
+    #[test]
+    fn commit_too_long_publishes_nothing() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &config()).unwrap();
+        let grant = writer.reserve(8).unwrap();
+        assert_eq!(
+            grant.commit(9),
+            Err(WriteError::CommitTooLong {
+                committed: 9,
+                reserved: 8
+            })
+        );
+        assert_eq!(writer.position(), 0);
+    }
+}

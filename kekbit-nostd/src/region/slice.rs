@@ -126,7 +126,25 @@ impl<'a> SliceRegion<'a> {
         Ok(())
     }
 
-    /// The first address of the region.
+    /// The region's first byte, for comparing addresses; reading through it
+    /// is subject to the same rules as the [`Region`] methods.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, SliceRegion};
+    ///
+    /// let mut buffer = AlignedBuffer::<256>::new();
+    /// let start = buffer.as_mut_slice().as_ptr();
+    /// let region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// assert_eq!(region.as_ptr(), start);
+    /// # Ok::<(), kekbit_nostd::RegionError>(())
+    /// ```
+    pub fn as_ptr(&self) -> *const u8 {
+        self.base.as_ptr()
+    }
+
+    /// The address `offset` bytes into the region.
     #[inline]
     fn at(&self, offset: usize) -> *mut u8 {
         // `wrapping_add` keeps this safe; callers dereference it only for
