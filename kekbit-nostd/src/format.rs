@@ -88,7 +88,7 @@ pub const MAX_RECORD_LEN_LIMIT: u32 = COMMIT_LEN_MASK;
 /// The smallest record area: one empty record plus the end marker.
 pub const MIN_CAPACITY: u32 = (PAYLOAD_OFFSET + MARKER_LEN) as u32;
 /// The largest record area: positions are `u32` and 8-byte aligned.
-pub const MAX_CAPACITY: u32 = u32::MAX & !(RECORD_ALIGN as u32 - 1);
+pub const MAX_CAPACITY: u32 = !(RECORD_ALIGN as u32 - 1); // u32::MAX rounded down to 8
 
 const _: () = assert!(IMMUTABLE_HEADER_LEN == 64);
 const _: () = assert!(HEADER_LEN == 128);

@@ -546,7 +546,6 @@ mod tests {
                 let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
                 let config = ChannelConfig::new(1).max_record_len(100);
                 Writer::create(&mut region, &config).unwrap().leave_open();
-                drop(region);
                 put_word(&mut buffer, position as usize, COMMIT_RECORD_TAG | len);
                 let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
                 let mut reader = Reader::open(&region).unwrap();
@@ -621,7 +620,7 @@ mod tests {
                 end: 56
             })
         );
-        let far = u32::MAX & !7;
+        let far = !7u32;
         assert_eq!(
             reader.seek(far),
             Err(SeekError::BeyondEnd {

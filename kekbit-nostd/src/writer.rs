@@ -211,7 +211,6 @@ impl<R: Region> Writer<R> {
             }
         }
         let position = reader.position();
-        drop(reader);
         Ok(Self {
             region,
             header,
@@ -795,7 +794,6 @@ mod tests {
         writer.write(b"kept").unwrap();
         let torn = writer.write(b"torn").unwrap() as usize;
         writer.leave_open();
-        drop(region);
         // Power loss: the commit word reached the disk, the payload did not.
         buffer.as_mut_slice()[HEADER_LEN + torn + PAYLOAD_OFFSET] ^= 0xFF;
         let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();

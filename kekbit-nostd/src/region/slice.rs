@@ -289,11 +289,8 @@ mod tests {
         // SAFETY: offset 8 is aligned, in bounds, and this thread is alone.
         unsafe { region.store_u32(8, 0x0403_0201, Ordering::Relaxed) };
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { region.load_u32(8, Ordering::Relaxed) },
-            0x0403_0201
-        );
-        drop(region);
+        let loaded = unsafe { region.load_u32(8, Ordering::Relaxed) };
+        assert_eq!(loaded, 0x0403_0201);
         assert_eq!(&buffer.as_mut_slice()[8..12], &[1, 2, 3, 4]);
     }
 }

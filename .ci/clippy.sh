@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Clippy with -D warnings: the workspace, the no_std core on the thumb
+# targets (with and without defmt), and the loom configuration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .ci/lib.sh
+
+step "clippy: workspace"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "clippy: kekbit-nostd on thumb targets"
+if ensure_targets stable "${THUMB_TARGETS[@]}"; then
+    cargo clippy -p kekbit-nostd --locked --target thumbv6m-none-eabi -- -D warnings
+    cargo clippy -p kekbit-nostd --locked --target thumbv7em-none-eabihf -- -D warnings
+    cargo clippy -p kekbit-nostd --locked --target thumbv7em-none-eabihf --features defmt -- -D warnings
+else
+    skipped "clippy on thumb targets: rustup could not add ${THUMB_TARGETS[*]}"
+fi
+
+step "clippy: loom configuration"
+RUSTFLAGS="--cfg loom" cargo clippy -p kekbit-nostd -p loom-tests --all-targets --locked \
+    --target-dir loom-tests/target -- -D warnings
