@@ -65,6 +65,20 @@ struct Watch {
 /// assert_eq!((first, second), (&b"one"[..], &b"two"[..])); // both held at once
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
+///
+/// A record can never outlive the memory it lives in (kekbit 0.3's bug):
+///
+/// ```compile_fail,E0597
+/// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+/// let record: &[u8] = {
+///     let mut buffer = AlignedBuffer::<1024>::new();
+///     let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+///     let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+///     writer.write(b"gone").unwrap();
+///     let mut reader = Reader::open(writer.shared_region()).unwrap();
+///     reader.try_read().unwrap().unwrap()
+/// }; // error: `buffer` does not live long enough
+/// ```
 pub struct Reader<'a, R: Region + ?Sized> {
     region: &'a R,
     header: Header,

@@ -54,6 +54,39 @@ enum State {
 /// assert_eq!(reader.try_read()?, None); // nothing more yet
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
+///
+/// There is no second writer to be had: `Writer` is not `Clone`, and
+/// `create` needs the region exclusively for as long as the writer lives.
+///
+/// ```compile_fail,E0599
+/// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+/// let mut buffer = AlignedBuffer::<1024>::new();
+/// let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+/// let writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+/// let second = writer.clone(); // error: `Writer` is not `Clone`
+/// ```
+///
+/// ```compile_fail,E0499
+/// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+/// let mut buffer = AlignedBuffer::<1024>::new();
+/// let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+/// let first = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+/// let second = Writer::create(&mut region, &ChannelConfig::new(1)); // error: borrowed twice
+/// drop(first);
+/// ```
+///
+/// A grant borrows the writer, so nothing else can be written until it is
+/// committed or dropped:
+///
+/// ```compile_fail,E0499
+/// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+/// # let mut buffer = AlignedBuffer::<1024>::new();
+/// # let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+/// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+/// let grant = writer.reserve(8).unwrap();
+/// writer.write(b"interleaved"); // error: `writer` is borrowed by `grant`
+/// grant.commit(8).unwrap();
+/// ```
 pub struct Writer<R: Region> {
     region: R,
     header: Header,
