@@ -18,6 +18,12 @@ pub enum TickUnit {
 
 impl TickUnit {
     /// The unit's code in the header.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(kekbit_nostd::TickUnit::Micros.code(), 1);
+    /// ```
     pub const fn code(self) -> u32 {
         self as u32
     }
@@ -42,6 +48,12 @@ impl TickUnit {
     }
 
     /// Nanoseconds in one tick.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(kekbit_nostd::TickUnit::Millis.nanos(), 1_000_000);
+    /// ```
     pub const fn nanos(self) -> u64 {
         match self {
             Self::Nanos => 1,

@@ -42,21 +42,60 @@ pub struct RecordSink<'g> {
 
 impl<'g> RecordSink<'g> {
     /// A sink writing into `buf`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use embedded_io::Write;
+    /// let mut space = [0u8; 8];
+    /// let mut sink = kekbit_nostd::RecordSink::new(&mut space);
+    /// sink.write_all(b"hi").unwrap();
+    /// assert_eq!(sink.len(), 2);
+    /// ```
     pub fn new(buf: &'g mut [u8]) -> Self {
         Self { buf, len: 0 }
     }
 
     /// Bytes written so far, whether or not they fitted.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use embedded_io::Write;
+    /// let mut space = [0u8; 2];
+    /// let mut sink = kekbit_nostd::RecordSink::new(&mut space);
+    /// sink.write_all(b"abc").unwrap();
+    /// assert_eq!(sink.len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether nothing has been written.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let mut space = [0u8; 2];
+    /// assert!(kekbit_nostd::RecordSink::new(&mut space).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Whether more was written than fits.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use embedded_io::Write;
+    /// let mut space = [0u8; 2];
+    /// let mut sink = kekbit_nostd::RecordSink::new(&mut space);
+    /// sink.write_all(b"ab").unwrap();
+    /// assert!(!sink.overflowed());
+    /// sink.write_all(b"c").unwrap();
+    /// assert!(sink.overflowed());
+    /// ```
     pub fn overflowed(&self) -> bool {
         self.len > self.buf.len()
     }
@@ -201,16 +240,43 @@ pub struct SequenceHandler {
 
 impl SequenceHandler {
     /// Numbers records from `first`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::SequenceHandler;
+    /// assert_eq!(SequenceHandler::new(5).next_sequence(), 5);
+    /// ```
     pub const fn new(first: u64) -> Self {
         Self { next: first }
     }
 
     /// The number the next record will carry.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{Handler, RecordSink, SequenceHandler};
+    /// let mut handler = SequenceHandler::new(0);
+    /// let mut space = [0u8; 8];
+    /// handler.prefix(&mut RecordSink::new(&mut space)).unwrap();
+    /// assert_eq!(handler.next_sequence(), 1);
+    /// ```
     pub const fn next_sequence(&self) -> u64 {
         self.next
     }
 
-    /// Splits a record into its sequence number and the rest.
+    /// Splits a record into its sequence number and the rest; `None` if the
+    /// record is shorter than 8 bytes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::SequenceHandler;
+    /// let record = [7, 0, 0, 0, 0, 0, 0, 0, b'x'];
+    /// assert_eq!(SequenceHandler::split(&record), Some((7, &b"x"[..])));
+    /// assert_eq!(SequenceHandler::split(b"short"), None);
+    /// ```
     pub fn split(record: &[u8]) -> Option<(u64, &[u8])> {
         split_u64(record)
     }
@@ -232,11 +298,33 @@ pub struct TimestampHandler<C: Clock> {
 
 impl<C: Clock> TimestampHandler<C> {
     /// Stamps records with `clock`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{Clock, Handler, RecordSink, TimestampHandler};
+    /// struct Fixed;
+    /// impl Clock for Fixed { fn now(&self) -> u64 { 42 } }
+    /// let mut space = [0u8; 8];
+    /// TimestampHandler::new(Fixed).prefix(&mut RecordSink::new(&mut space)).unwrap();
+    /// assert_eq!(u64::from_le_bytes(space), 42);
+    /// ```
     pub const fn new(clock: C) -> Self {
         Self { clock }
     }
 
-    /// Splits a record into its timestamp and the rest.
+    /// Splits a record into its timestamp and the rest; `None` if the record
+    /// is shorter than 8 bytes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{Clock, TimestampHandler};
+    /// struct Fixed;
+    /// impl Clock for Fixed { fn now(&self) -> u64 { 0 } }
+    /// let record = [1, 0, 0, 0, 0, 0, 0, 0];
+    /// assert_eq!(TimestampHandler::<Fixed>::split(&record), Some((1, &b""[..])));
+    /// ```
     pub fn split(record: &[u8]) -> Option<(u64, &[u8])> {
         split_u64(record)
     }

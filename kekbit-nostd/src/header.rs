@@ -35,6 +35,15 @@ pub struct Header {
 
 impl Header {
     /// Whether records carry a CRC32C.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::ChannelConfig;
+    /// let header = ChannelConfig::new(1).checksums(true).header_for(4096)?;
+    /// assert!(header.checksums());
+    /// # Ok::<(), kekbit_nostd::HeaderError>(())
+    /// ```
     pub const fn checksums(&self) -> bool {
         self.flags & FLAG_CHECKSUMS != 0
     }
@@ -263,6 +272,13 @@ pub struct ChannelConfig {
 
 impl ChannelConfig {
     /// A configuration with the given channel id and every default.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = kekbit_nostd::ChannelConfig::new(3);
+    /// assert_eq!((config.channel_id, config.checksums), (3, false));
+    /// ```
     pub const fn new(channel_id: u64) -> Self {
         Self {
             channel_id,
@@ -278,6 +294,12 @@ impl ChannelConfig {
 
     /// Sets the writer id.
     #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(kekbit_nostd::ChannelConfig::new(1).writer_id(9).writer_id, 9);
+    /// ```
     pub const fn writer_id(mut self, id: u64) -> Self {
         self.writer_id = id;
         self
@@ -285,6 +307,12 @@ impl ChannelConfig {
 
     /// Sets the longest payload a record may have.
     #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(kekbit_nostd::ChannelConfig::new(1).max_record_len(64).max_record_len, Some(64));
+    /// ```
     pub const fn max_record_len(mut self, len: u32) -> Self {
         self.max_record_len = Some(len);
         self
@@ -292,6 +320,14 @@ impl ChannelConfig {
 
     /// Sets the size of the record area; the region must hold it after the header.
     #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let header = kekbit_nostd::ChannelConfig::new(1).capacity_bytes(256).header_for(4096)?;
+    /// assert_eq!(header.capacity_bytes, 256);
+    /// # Ok::<(), kekbit_nostd::HeaderError>(())
+    /// ```
     pub const fn capacity_bytes(mut self, capacity: u32) -> Self {
         self.capacity_bytes = Some(capacity);
         self
@@ -299,6 +335,14 @@ impl ChannelConfig {
 
     /// Sets the writer timeout and the unit of every time field.
     #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{ChannelConfig, TickUnit};
+    /// let config = ChannelConfig::new(1).timeout(30, TickUnit::Seconds);
+    /// assert_eq!((config.timeout_ticks, config.tick_unit), (30, TickUnit::Seconds));
+    /// ```
     pub const fn timeout(mut self, ticks: u64, unit: TickUnit) -> Self {
         self.timeout_ticks = ticks;
         self.tick_unit = unit;
@@ -307,6 +351,12 @@ impl ChannelConfig {
 
     /// Sets the creation time, in ticks of the configured unit.
     #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert_eq!(kekbit_nostd::ChannelConfig::new(1).creation_time(5).creation_time, 5);
+    /// ```
     pub const fn creation_time(mut self, ticks: u64) -> Self {
         self.creation_time = ticks;
         self
@@ -314,6 +364,12 @@ impl ChannelConfig {
 
     /// Turns per-record CRC32C checksums on or off.
     #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert!(kekbit_nostd::ChannelConfig::new(1).checksums(true).checksums);
+    /// ```
     pub const fn checksums(mut self, on: bool) -> Self {
         self.checksums = on;
         self

@@ -49,6 +49,14 @@ struct Slot<'a, R: Region + ?Sized> {
 
 impl<'a, R: Region + ?Sized, const N: usize> Poller<'a, R, N> {
     /// An empty poller.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{Poller, SliceRegion};
+    /// let poller = Poller::<SliceRegion<'_>, 4>::new();
+    /// assert!(poller.all_ended()); // nothing to poll
+    /// ```
     pub const fn new() -> Self {
         Self {
             readers: Vec::new(),
@@ -58,6 +66,21 @@ impl<'a, R: Region + ?Sized, const N: usize> Poller<'a, R, N> {
 
     /// Adds a reader and returns its index, or gives it back if `N` are
     /// already polled.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Poller, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<512>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut poller = Poller::<_, 1>::new();
+    /// let index = poller.add(Reader::open(writer.shared_region())?).unwrap();
+    /// assert_eq!(index, 0);
+    /// // Full: the reader comes back.
+    /// assert!(poller.add(Reader::open(writer.shared_region())?).is_err());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn add(&mut self, reader: Reader<'a, R>) -> Result<usize, Reader<'a, R>> {
         let index = self.readers.len();
         self.readers
@@ -70,11 +93,42 @@ impl<'a, R: Region + ?Sized, const N: usize> Poller<'a, R, N> {
     }
 
     /// The reader at `index`, to ask its status or position.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Poller, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<512>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut poller = Poller::<_, 1>::new();
+    /// let index = poller.add(Reader::open(writer.shared_region())?).unwrap();
+    /// writer.write(b"x")?;
+    /// poller.poll();
+    /// assert_eq!(poller.reader(index).unwrap().position(), 16);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn reader(&mut self, index: usize) -> Option<&mut Reader<'a, R>> {
         self.readers.get_mut(index).map(|slot| &mut slot.reader)
     }
 
     /// Whether every channel has ended (closed, full or damaged) and been reported.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Poller, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<512>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut poller = Poller::<_, 1>::new();
+    /// poller.add(Reader::open(writer.shared_region())?).unwrap();
+    /// writer.close();
+    /// assert!(!poller.all_ended());
+    /// assert!(poller.poll().is_some()); // reports the close once
+    /// assert!(poller.all_ended());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn all_ended(&self) -> bool {
         self.readers.iter().all(|slot| slot.ended)
     }
@@ -84,6 +138,21 @@ impl<'a, R: Region + ?Sized, const N: usize> Poller<'a, R, N> {
     ///
     /// A channel's end or damage is returned once as an error, after which
     /// that channel is skipped.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Poller, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<512>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut poller = Poller::<_, 1>::new();
+    /// let index = poller.add(Reader::open(writer.shared_region())?).unwrap();
+    /// assert_eq!(poller.poll(), None);
+    /// writer.write(b"ping")?;
+    /// assert_eq!(poller.poll(), Some((index, Ok(&b"ping"[..]))));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn poll(&mut self) -> Option<(usize, Result<&'a [u8], ReadError>)> {
         let count = self.readers.len();
         for step in 0..count {

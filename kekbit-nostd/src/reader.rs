@@ -130,11 +130,38 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     }
 
     /// The channel's header.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// assert_eq!(reader.header().capacity_bytes, 1024 - 128);
+    /// assert!(!reader.header().checksums());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn header(&self) -> &Header {
         &self.header
     }
 
     /// Offset in the record area of the next record this reader will read.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// writer.write(b"0123456789")?;
+    /// reader.try_read()?;
+    /// assert_eq!(reader.position(), 24);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn position(&self) -> u32 {
         self.position
     }
@@ -313,6 +340,19 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
 
     /// The raw heartbeat word: the low 32 bits of the writer's clock at its
     /// last heartbeat (or at creation).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// writer.heartbeat(0x1_0000_0007);
+    /// assert_eq!(reader.heartbeat(), 7); // the low 32 bits
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn heartbeat(&self) -> u32 {
         // SAFETY: the heartbeat word is in the header, in bounds, aligned,
         // and only ever accessed atomically.

@@ -153,6 +153,19 @@ impl<'a, T: Region + ?Sized> Writer<&'a T> {
 
     /// The region, for the lifetime of the original borrow, so readers on
     /// other threads can outlive any borrow of the writer.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let region = writer.shared_region();
+    /// let reader = std::thread::scope(|s| s.spawn(|| Reader::open(region).map(|r| r.position())).join());
+    /// assert_eq!(reader.unwrap()?, 0);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn shared_region(&self) -> &'a T {
         self.region
     }
@@ -254,32 +267,105 @@ impl<R: Region> Writer<R> {
     }
 
     /// The channel's header.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// assert_eq!(writer.header().channel_id, 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn header(&self) -> &Header {
         &self.header
     }
 
     /// The region handle the writer holds.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// assert_eq!(kekbit_nostd::Region::len(*writer.region()), 1024);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn region(&self) -> &R {
         &self.region
     }
 
     /// Offset in the record area where the next record goes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// writer.write(b"abc")?;
+    /// assert_eq!(writer.position(), 16); // 8 of framing + 3 padded to 8
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn position(&self) -> u32 {
         self.position
     }
 
     /// Records written by this writer (and found by `resume`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// writer.write(b"a")?;
+    /// writer.write(b"b")?;
+    /// assert_eq!(writer.records_written(), 2);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn records_written(&self) -> u64 {
         self.records
     }
 
     /// Bytes left for records, framing included; the end marker's space is
     /// kept aside and not counted.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let before = writer.remaining_bytes();
+    /// writer.write(&[0; 10])?;
+    /// assert_eq!(writer.remaining_bytes(), before - 24);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn remaining_bytes(&self) -> u32 {
         self.header.capacity_bytes - self.position - MARKER_LEN as u32
     }
 
     /// Whether the channel still accepts records.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// assert!(writer.is_open());
+    /// writer.close();
+    /// assert!(!writer.is_open());
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn is_open(&self) -> bool {
         self.state == State::Open
     }
@@ -449,6 +535,21 @@ impl<R: Region> Writer<R> {
 
     /// Gives back the region without closing the channel, so another writer
     /// can [`resume`](Writer::resume) it; also how tests simulate a crash.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// writer.write(b"kept")?;
+    /// let region = writer.leave_open();
+    /// let mut reader = Reader::open(region)?;
+    /// assert_eq!(reader.try_read()?, Some(&b"kept"[..]));
+    /// assert_eq!(reader.try_read()?, None); // not closed
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
     pub fn leave_open(self) -> R {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so the region is

@@ -233,11 +233,25 @@ pub struct AlignedBuffer<const N: usize>([u8; N]);
 
 impl<const N: usize> AlignedBuffer<N> {
     /// A zeroed buffer, aligned to a cache line.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let buffer = kekbit_nostd::AlignedBuffer::<256>::new();
+    /// # let _ = buffer;
+    /// ```
     pub const fn new() -> Self {
         Self([0; N])
     }
 
     /// The buffer's bytes, to pass to [`SliceRegion::new`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let mut buffer = kekbit_nostd::AlignedBuffer::<256>::new();
+    /// assert_eq!(buffer.as_mut_slice().len(), 256);
+    /// ```
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.0
     }
