@@ -1,1 +1,29 @@
-//! Work in progress.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+#![cfg(unix)]
+
+mod clock;
+mod durability;
+mod error;
+mod location;
+mod mapping;
+mod reader;
+mod shared;
+mod wait;
+mod writer;
+
+pub use clock::SystemClock;
+pub use durability::Durability;
+pub use error::ChannelError;
+pub use location::{CHANNEL_EXTENSION, default_root, storage_path};
+pub use mapping::MappedRegion;
+pub use reader::{Blocking, ChannelReader, ShmReader, open_reader, shm_reader, try_shm_reader};
+pub use shared::SharedWriter;
+pub use wait::WaitStrategy;
+pub use writer::{
+    DEFAULT_CAPACITY_BYTES, DEFAULT_MODE, Grant, ShmWriter, WriterOptions, shm_writer,
+};
+
+/// The core crate (format, protocol, encoders), re-exported so users need
+/// one dependency.
+pub use kekbit_nostd;

@@ -1,0 +1,178 @@
+//! A channel file mapped into memory, as a core [`Region`].
+
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+
+use kekbit_nostd::{Ordering, Region, RegionError, SliceRegion};
+use memmap2::{Advice, MmapOptions, MmapRaw};
+
+/// The stride at which pre-faulting touches a mapping: the smallest page
+/// size Linux uses, so every page is touched whatever the real size.
+const TOUCH_STRIDE: usize = 4096;
+
+/// A mapped channel file: the [`Region`] that `kekbit-std`'s writers and
+/// readers run the core protocol on.
+///
+/// Users only ever borrow one (inside a [`ChannelReader`](crate::ChannelReader)
+/// or through [`ShmWriter::region`](crate::ShmWriter::region)); it is not
+/// `Clone`, so no safe code can build a second [`Writer`](kekbit_nostd::Writer)
+/// on it. A reader's region is mapped read-only: a store through it would
+/// fault, and none is ever made, since only writers store.
+///
+/// Like every memory-mapped file, it assumes that only the channel's kekbit
+/// writer writes the file and that nobody truncates it while it is mapped
+/// (the kernel would raise `SIGBUS` on access past the new end).
+pub struct MappedRegion {
+    /// Shared with the writer's flushing half, never with another writer.
+    inner: Arc<Mapping>,
+}
+
+struct Mapping {
+    /// A view of `map`. Its `'static` never escapes: it is only lent out as
+    /// a borrow of the owning `MappedRegion`, so no access outlives `map`.
+    region: SliceRegion<'static>,
+    /// Declared after `region` so it drops (unmaps) after it.
+    map: MmapRaw,
+    /// Whether the mapping allows stores (`PROT_WRITE`).
+    writable: bool,
+}
+
+impl MappedRegion {
+    /// Maps `len` bytes of `file`, writable (for a writer) or read-only.
+    ///
+    /// `populate` pre-faults the mapping (`MAP_POPULATE`).
+    pub(crate) fn map(file: &File, len: usize, writable: bool, populate: bool) -> io::Result<Self> {
+        let mut options = MmapOptions::new();
+        options.len(len);
+        if populate {
+            options.populate();
+        }
+        let map = if writable {
+            options.map_raw(file)?
+        } else {
+            options.map_raw_read_only(file)?
+        };
+        // SAFETY: the mapping is valid for reads (and for writes when
+        // `writable`) over `map.len()` bytes until `map` is unmapped, which
+        // happens only after `region` is dropped (field order in `Mapping`).
+        // Only writable regions ever reach a `Writer`, and the crate creates
+        // exactly one per channel file, on a file it created exclusively.
+        let region = unsafe { SliceRegion::from_raw_parts(map.as_mut_ptr(), map.len()) }
+            .map_err(region_error_to_io)?;
+        Ok(Self {
+            inner: Arc::new(Mapping {
+                region,
+                map,
+                writable,
+            }),
+        })
+    }
+
+    /// Whether this is a writer's (read-write) mapping.
+    pub fn is_writable(&self) -> bool {
+        self.inner.writable
+    }
+
+    /// A second handle to the same mapping, for the writer's flushing half.
+    /// Never handed to users: two owned handles would allow two writers.
+    pub(crate) fn handle(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+
+    /// Faults in every page of a writable mapping for writing, so the first
+    /// write to each page does not pay a page fault.
+    ///
+    /// Must be called before a writer is created on the mapping, while the
+    /// caller is the file's only user: where `MADV_POPULATE_WRITE` is
+    /// missing (Linux before 5.14) it stores a zero word into each page of
+    /// the freshly zeroed file.
+    pub(crate) fn prefault_for_writing(&self) {
+        if !self.inner.writable || self.inner.map.advise(Advice::PopulateWrite).is_ok() {
+            return;
+        }
+        let len = self.len();
+        for offset in (0..len).step_by(TOUCH_STRIDE) {
+            // SAFETY: `offset` is a multiple of 4 below `len`, and `len` is a
+            // multiple of 8, so the word is in bounds; the mapping is
+            // writable; the caller is the only user of this new, zeroed
+            // file, so the zero store races with nothing and changes nothing.
+            unsafe { self.inner.region.store_u32(offset, 0, Ordering::Relaxed) };
+        }
+    }
+
+    /// Writes the mapped bytes in `offset..offset + len` back to the file
+    /// and waits for the device (`msync(MS_SYNC)`).
+    pub(crate) fn flush_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if !self.inner.writable || len == 0 {
+            return Ok(());
+        }
+        self.inner.map.flush_range(offset, len)
+    }
+}
+
+/// `SliceRegion` rejects a mapping only if the kernel returned an unaligned
+/// or too-short one; callers check the length first, so this is defensive.
+fn region_error_to_io(e: RegionError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+impl std::fmt::Debug for MappedRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedRegion")
+            .field("len", &self.len())
+            .field("writable", &self.inner.writable)
+            .finish()
+    }
+}
+
+// SAFETY: every method forwards to the `SliceRegion` over the mapping, which
+// keeps the trait's promises; the mapping lives as long as any handle, its
+// length never changes, and mmap returns page-aligned (so 8-aligned) memory.
+unsafe impl Region for MappedRegion {
+    #[inline]
+    fn len(&self) -> usize {
+        self.inner.region.len()
+    }
+    #[inline]
+    unsafe fn load_u32(&self, offset: usize, order: Ordering) -> u32 {
+        // SAFETY: the caller's contract is forwarded unchanged. Atomic loads
+        // of 32 bits are fine on read-only memory.
+        unsafe { self.inner.region.load_u32(offset, order) }
+    }
+    #[inline]
+    unsafe fn store_u32(&self, offset: usize, value: u32, order: Ordering) {
+        debug_assert!(self.inner.writable, "store to a read-only channel mapping");
+        // SAFETY: the caller's contract (which includes "the region is
+        // writable") is forwarded unchanged.
+        unsafe { self.inner.region.store_u32(offset, value, order) }
+    }
+    #[inline]
+    unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
+        debug_assert!(self.inner.writable, "copy into a read-only channel mapping");
+        // SAFETY: the caller's contract is forwarded unchanged.
+        unsafe { self.inner.region.copy_in(offset, src) }
+    }
+    #[inline]
+    unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+        // SAFETY: the caller's contract is forwarded unchanged.
+        unsafe { self.inner.region.copy_out(offset, dst) }
+    }
+    #[inline]
+    unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        // SAFETY: the caller's contract is forwarded unchanged; the borrow
+        // is tied to `self`, so it cannot outlive the mapping.
+        unsafe { self.inner.region.bytes(offset, len) }
+    }
+    #[inline]
+    unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
+        debug_assert!(
+            self.inner.writable,
+            "mutable borrow of a read-only channel mapping"
+        );
+        // SAFETY: the caller's contract is forwarded unchanged.
+        unsafe { self.inner.region.bytes_mut(offset, len) }
+    }
+}

@@ -1,0 +1,504 @@
+//! Opening a channel file read-only, and reading it with waiting.
+
+use std::fs::File;
+use std::io;
+use std::iter::FusedIterator;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kekbit_nostd::format::HEADER_LEN;
+use kekbit_nostd::{Header, Region};
+use kekbit_nostd::{HeaderError, ReadError, Reader, Records, SeekError, Status};
+
+use crate::clock::{SystemClock, to_duration};
+use crate::error::ChannelError;
+use crate::location::storage_path;
+use crate::mapping::MappedRegion;
+use crate::wait::{WaitStrategy, Waiter};
+
+/// The longest pause between two looks for a channel that does not exist yet.
+const OPEN_POLL_MAX: Duration = Duration::from_millis(10);
+
+/// A channel file mapped read-only: hands out [`ChannelReader`]s.
+///
+/// Opening checks the header (signature, version, checksum, fields) and
+/// that the file's length is exactly the header's size plus its record
+/// area, so a damaged file gives a typed error, never a panic or a fault.
+/// Any number of readers, in any threads, can read one `ShmReader`; each
+/// has its own position. Records they return borrow this mapping and
+/// cannot outlive it.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::ChannelConfig;
+/// use kekbit_std::{ShmReader, ShmWriter};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("c.kekbit");
+/// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+/// writer.write(b"a")?;
+/// writer.write(b"b")?;
+///
+/// let channel = ShmReader::open(&path)?;
+/// let mut first = channel.reader()?;
+/// let mut second = channel.reader()?;
+/// let a = first.try_read()?.unwrap();
+/// let b = first.try_read()?.unwrap(); // `a` is still valid: it borrows `channel`
+/// assert_eq!((a, b), (&b"a"[..], &b"b"[..]));
+/// assert_eq!(second.try_read()?, Some(&b"a"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ShmReader {
+    region: MappedRegion,
+    header: Header,
+    path: PathBuf,
+}
+
+impl ShmReader {
+    /// Opens the channel at `path` read-only; fails at once if it is not
+    /// there ([`ChannelError::NotFound`]) or not valid.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, ChannelError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                ChannelError::NotFound {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ChannelError::io(path, "open the channel", e)
+            }
+        })?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| ChannelError::io(path, "read the channel's metadata", e))?
+            .len();
+        let header_error = |source| ChannelError::Header {
+            path: path.to_path_buf(),
+            source,
+        };
+        if file_len < HEADER_LEN as u64 {
+            return Err(header_error(HeaderError::Truncated {
+                len: file_len as usize,
+                needed: HEADER_LEN,
+            }));
+        }
+        let Ok(len) = usize::try_from(file_len) else {
+            return Err(ChannelError::LengthMismatch {
+                path: path.to_path_buf(),
+                file_len,
+                expected: usize::MAX as u64,
+            });
+        };
+        let region = MappedRegion::map(&file, len, false, false)
+            .map_err(|e| ChannelError::io(path, "map the channel", e))?;
+        let header = *Reader::open(&region).map_err(header_error)?.header();
+        let expected = HEADER_LEN as u64 + u64::from(header.capacity_bytes);
+        if file_len != expected {
+            return Err(ChannelError::LengthMismatch {
+                path: path.to_path_buf(),
+                file_len,
+                expected,
+            });
+        }
+        Ok(Self {
+            region,
+            header,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the channel at `path`, waiting up to `timeout` for it to
+    /// appear: for a reader started before its writer.
+    ///
+    /// Only a missing channel is waited for; a damaged one fails at once.
+    /// Past the deadline it returns [`ChannelError::Timeout`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kekbit_std::{ChannelError, ShmReader};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let err = ShmReader::open_timeout(dir.path().join("late.kekbit"), Duration::from_millis(20));
+    /// assert!(matches!(err, Err(ChannelError::Timeout { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_timeout(path: impl AsRef<Path>, timeout: Duration) -> Result<Self, ChannelError> {
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout);
+        let mut pause = Duration::from_micros(100);
+        loop {
+            match Self::open(path.as_ref()) {
+                Err(ChannelError::NotFound { path }) => {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        return Err(ChannelError::Timeout {
+                            path,
+                            waited: now - start,
+                        });
+                    }
+                    let left = deadline.map_or(pause, |d| d - now);
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(OPEN_POLL_MAX);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A reader at the first record, waiting with the default
+    /// [`WaitStrategy`].
+    ///
+    /// It re-validates the header, which never changes once published; an
+    /// error here means something other than the writer overwrote it.
+    pub fn reader(&self) -> Result<ChannelReader<'_>, ChannelError> {
+        let reader = Reader::open(&self.region).map_err(|source| ChannelError::Header {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(ChannelReader {
+            reader,
+            path: &self.path,
+            wait: WaitStrategy::default(),
+            clock: SystemClock::new(self.header.tick_unit),
+        })
+    }
+
+    /// The channel's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The channel's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's length in bytes: header plus record area.
+    pub fn file_len(&self) -> usize {
+        self.region.len()
+    }
+
+    /// The read-only mapping, for the core's own readers and
+    /// [`Poller`](kekbit_nostd::Poller).
+    pub fn region(&self) -> &MappedRegion {
+        &self.region
+    }
+}
+
+/// Opens channel `channel_id` under `root` read-only, failing at once if it
+/// does not exist: kekbit 0.3's entry point.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_std::{ChannelError, shm_reader};
+/// let root = tempfile::tempdir()?;
+/// assert!(matches!(shm_reader(root.path(), 9), Err(ChannelError::NotFound { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn shm_reader(root: &Path, channel_id: u64) -> Result<ShmReader, ChannelError> {
+    ShmReader::open(storage_path(root, channel_id))
+}
+
+/// Opens channel `channel_id` under `root` read-only, waiting up to
+/// `timeout` for its writer to create it.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use kekbit_nostd::ChannelConfig;
+/// use kekbit_std::{shm_writer, try_shm_reader};
+///
+/// let root = tempfile::tempdir()?;
+/// let path = root.path().to_path_buf();
+/// let writer = std::thread::spawn(move || {
+///     std::thread::sleep(Duration::from_millis(20));
+///     shm_writer(&path, &ChannelConfig::new(5).capacity_bytes(4096)).map(drop)
+/// });
+/// let channel = try_shm_reader(root.path(), 5, Duration::from_secs(10))?;
+/// assert_eq!(channel.header().channel_id, 5);
+/// writer.join().unwrap()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn try_shm_reader(
+    root: &Path,
+    channel_id: u64,
+    timeout: Duration,
+) -> Result<ShmReader, ChannelError> {
+    ShmReader::open_timeout(storage_path(root, channel_id), timeout)
+}
+
+/// Opens the channel file at `path` read-only, failing at once; the same
+/// as [`ShmReader::open`].
+///
+/// # Example
+///
+/// ```
+/// # use kekbit_std::{open_reader, ChannelError};
+/// assert!(matches!(open_reader("/no/such.kekbit"), Err(ChannelError::NotFound { .. })));
+/// ```
+pub fn open_reader(path: impl AsRef<Path>) -> Result<ShmReader, ChannelError> {
+    ShmReader::open(path)
+}
+
+/// A reader of a mapped channel, with waiting: the core
+/// [`Reader`](kekbit_nostd::Reader) plus a [`WaitStrategy`] and the
+/// [`SystemClock`].
+///
+/// Records borrow the [`ShmReader`] (`'a`), not this reader, so several can
+/// be held at once, but none outlives the mapping.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use kekbit_nostd::ChannelConfig;
+/// use kekbit_std::{ShmReader, ShmWriter, WaitStrategy};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("c.kekbit");
+/// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+/// let channel = ShmReader::open(&path)?;
+/// let mut reader = channel.reader()?.with_wait_strategy(WaitStrategy::Yield);
+///
+/// assert_eq!(reader.read_timeout(Duration::from_millis(5))?, None); // nothing yet
+/// writer.write(b"now")?;
+/// assert_eq!(reader.read_timeout(Duration::from_secs(5))?, Some(&b"now"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ChannelReader<'a> {
+    reader: Reader<'a, MappedRegion>,
+    path: &'a Path,
+    wait: WaitStrategy,
+    clock: SystemClock,
+}
+
+impl<'a> ChannelReader<'a> {
+    /// This reader, waiting with `strategy`.
+    #[must_use]
+    pub fn with_wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.wait = strategy;
+        self
+    }
+
+    /// Changes how this reader waits.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.wait = strategy;
+    }
+
+    /// How this reader waits.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
+    }
+
+    /// Returns the next record if one is committed, without blocking.
+    ///
+    /// `Ok(None)`: nothing yet. At the channel's end it returns
+    /// [`ChannelError::Read`] with [`ReadError::Closed`] or
+    /// [`ReadError::Full`] ([`ChannelError::is_end`]); on damage, the
+    /// reader stays put and returns the same error again.
+    #[inline]
+    pub fn try_read(&mut self) -> Result<Option<&'a [u8]>, ChannelError> {
+        self.reader.try_read().map_err(|e| self.read_error(e))
+    }
+
+    /// Returns the next record, waiting up to `timeout` for one; `Ok(None)`
+    /// if none came. Errors as [`try_read`](Self::try_read).
+    pub fn read_timeout(&mut self, timeout: Duration) -> Result<Option<&'a [u8]>, ChannelError> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.read_until(deadline),
+            None => self.read_until_inner(None),
+        }
+    }
+
+    /// Returns the next record, waiting until `deadline` for one;
+    /// `Ok(None)` if none came.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// # let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// let deadline = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(reader.read_until(deadline)?, None);
+    /// assert!(Instant::now() >= deadline);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_until(&mut self, deadline: Instant) -> Result<Option<&'a [u8]>, ChannelError> {
+        self.read_until_inner(Some(deadline))
+    }
+
+    fn read_until_inner(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<&'a [u8]>, ChannelError> {
+        let mut waiter = Waiter::new(self.wait);
+        loop {
+            if let Some(record) = self.try_read()? {
+                return Ok(Some(record));
+            }
+            if waiter.pause() && deadline.is_some_and(|d| Instant::now() >= d) {
+                // One last look, so a record that came during the last
+                // pause is not missed.
+                return self.try_read();
+            }
+        }
+    }
+
+    /// A blocking iterator: each item waits for the next record.
+    ///
+    /// It ends after the last record of a closed or full channel. It yields
+    /// one error and ends on damage, or with [`ChannelError::Abandoned`]
+    /// when the writer has been silent past the channel's timeout, so a
+    /// dead writer never hangs it (with a timeout of 0 it waits forever).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// let consumer = std::thread::scope(|s| {
+    ///     let handle = s.spawn(move || reader.blocking().count());
+    ///     for i in 0..10u8 {
+    ///         writer.write(&[i]).unwrap();
+    ///     }
+    ///     drop(writer); // closes: the iterator ends
+    ///     handle.join().unwrap()
+    /// });
+    /// assert_eq!(consumer, 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn blocking(&mut self) -> Blocking<'_, 'a> {
+        Blocking {
+            reader: self,
+            done: false,
+        }
+    }
+
+    /// The records committed now, without waiting: the core's fused
+    /// iterator (ends when caught up; call again to poll).
+    pub fn records(&mut self) -> Records<'_, 'a, MappedRegion> {
+        self.reader.records()
+    }
+
+    /// The channel's state at this reader's position, judged with the
+    /// [`SystemClock`]: `Abandoned` once the writer has neither
+    /// heartbeated nor written for longer than the channel's timeout.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{ChannelConfig, Status};
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// assert_eq!(reader.status(), Status::Open);
+    /// drop(writer);
+    /// assert_eq!(reader.status(), Status::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn status(&mut self) -> Status {
+        self.reader.status(&self.clock)
+    }
+
+    /// Time since the writer's last heartbeat, by the [`SystemClock`];
+    /// `None` if the heartbeat lies in the future or too far back to tell.
+    pub fn heartbeat_age(&self) -> Option<Duration> {
+        self.reader
+            .heartbeat_age(&self.clock)
+            .map(|ticks| to_duration(ticks, self.clock.unit()))
+    }
+
+    /// Offset in the record area of the next record this reader reads.
+    pub fn position(&self) -> u32 {
+        self.reader.position()
+    }
+
+    /// Moves to `position`, which must be a record boundary; see
+    /// [`Reader::seek`](kekbit_nostd::Reader::seek).
+    pub fn seek(&mut self, position: u32) -> Result<(), SeekError> {
+        self.reader.seek(position)
+    }
+
+    /// The channel's header.
+    pub fn header(&self) -> &Header {
+        self.reader.header()
+    }
+
+    /// The channel's path.
+    pub fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// The core reader underneath.
+    pub fn inner(&self) -> &Reader<'a, MappedRegion> {
+        &self.reader
+    }
+
+    fn read_error(&self, source: ReadError) -> ChannelError {
+        ChannelError::Read {
+            path: self.path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Waits for each record in turn; see [`ChannelReader::blocking`].
+#[derive(Debug)]
+pub struct Blocking<'r, 'a> {
+    reader: &'r mut ChannelReader<'a>,
+    done: bool,
+}
+
+impl<'a> Iterator for Blocking<'_, 'a> {
+    type Item = Result<&'a [u8], ChannelError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut waiter = Waiter::new(self.reader.wait);
+        loop {
+            match self.reader.reader.try_read() {
+                Ok(Some(record)) => return Some(Ok(record)),
+                Ok(None) => {}
+                Err(ReadError::Closed | ReadError::Full) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(self.reader.read_error(e)));
+                }
+            }
+            if waiter.pause() && self.reader.status() == Status::Abandoned {
+                self.done = true;
+                return Some(Err(ChannelError::Abandoned {
+                    path: self.reader.path.to_path_buf(),
+                }));
+            }
+        }
+    }
+}
+
+impl FusedIterator for Blocking<'_, '_> {}

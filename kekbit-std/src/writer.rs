@@ -1,0 +1,701 @@
+//! Creating a channel file and writing to it.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN};
+use kekbit_nostd::{ChannelConfig, Clock, Encode, Handler, Header, TickUnit, WriteError, Writer};
+
+use crate::clock::{SystemClock, coarse_now};
+use crate::durability::Durability;
+use crate::error::ChannelError;
+use crate::location::storage_path;
+use crate::mapping::MappedRegion;
+
+/// The record area of a channel whose configuration leaves it unset: 1 MiB.
+pub const DEFAULT_CAPACITY_BYTES: u32 = 1 << 20;
+
+/// The permissions of a new channel file unless the caller chooses others:
+/// read and write for its owner only.
+pub const DEFAULT_MODE: u32 = 0o600;
+
+/// How to create a channel file: the core configuration plus what only a
+/// file has (permissions, pre-faulting, durability).
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::{ChannelConfig, TickUnit};
+/// use kekbit_std::{Durability, ShmReader, WriterOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = ChannelConfig::new(1)
+///     .capacity_bytes(64 * 1024)
+///     .max_record_len(1024)
+///     .timeout(1_000, TickUnit::Millis);
+/// let mut writer = WriterOptions::new(config)
+///     .mode(0o640)
+///     .durability(Durability::OnClose)
+///     .create_in(dir.path())?;
+/// writer.write(b"hello")?;
+///
+/// let channel = ShmReader::open(writer.path())?;
+/// assert_eq!(channel.reader()?.try_read()?, Some(&b"hello"[..]));
+/// writer.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterOptions {
+    config: ChannelConfig,
+    mode: u32,
+    prefault: bool,
+    durability: Durability,
+}
+
+impl WriterOptions {
+    /// Options for a channel configured by `config`, with the defaults:
+    /// mode [`DEFAULT_MODE`], pre-faulted, [`Durability::None`].
+    ///
+    /// A configuration without a capacity gets [`DEFAULT_CAPACITY_BYTES`];
+    /// one without a creation time gets the [`SystemClock`]'s time now.
+    pub fn new(config: ChannelConfig) -> Self {
+        Self {
+            config,
+            mode: DEFAULT_MODE,
+            prefault: true,
+            durability: Durability::None,
+        }
+    }
+
+    /// Sets the new file's permission bits exactly (the umask does not
+    /// apply), e.g. `0o644` to let other users read the channel.
+    #[must_use]
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o7777;
+        self
+    }
+
+    /// Turns pre-faulting on (the default) or off.
+    ///
+    /// Pre-faulting maps every page of the channel before the header is
+    /// published, so writes never pay a page fault. Turn it off for huge,
+    /// sparsely used channels: it allocates all of the file's memory (on
+    /// tmpfs) or blocks (on disk) at once.
+    #[must_use]
+    pub fn prefault(mut self, on: bool) -> Self {
+        self.prefault = on;
+        self
+    }
+
+    /// Sets the durability policy; see [`Durability`] for what each survives.
+    #[must_use]
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The core configuration these options create channels with.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.config
+    }
+
+    /// Creates channel `config.channel_id` under `root`, at
+    /// [`storage_path`]`(root, id)`.
+    pub fn create_in(&self, root: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
+        self.create(storage_path(root.as_ref(), self.config.channel_id))
+    }
+
+    /// Creates a channel file at `path` and returns its writer.
+    ///
+    /// The file is built and its header written under a temporary name in
+    /// the same folder, then published under `path` by a hard link, which
+    /// never replaces an existing file: a reader that finds `path` always
+    /// finds a complete channel, and of two racing creators exactly one
+    /// succeeds; the other gets [`ChannelError::AlreadyExists`]. There is no
+    /// lock file. Missing folders are created.
+    ///
+    /// If the process dies between the link and the removal of the
+    /// temporary name, a hidden `.*.tmp` file is left in the folder.
+    pub fn create(&self, path: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
+        let path = path.as_ref();
+        let mut config = self.config;
+        if config.capacity_bytes.is_none() {
+            config.capacity_bytes = Some(DEFAULT_CAPACITY_BYTES);
+        }
+        if config.creation_time == 0 {
+            config.creation_time = SystemClock::new(config.tick_unit).now();
+        }
+        let capacity = config.capacity_bytes.unwrap_or(DEFAULT_CAPACITY_BYTES);
+        let file_len = HEADER_LEN + capacity as usize;
+        // Reject a bad configuration before touching the file system.
+        config
+            .header_for(file_len)
+            .map_err(|source| ChannelError::Config {
+                path: path.to_path_buf(),
+                source,
+            })?;
+
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(folder)
+            .map_err(|e| ChannelError::io(folder, "create the channel folder", e))?;
+        if fs::symlink_metadata(path).is_ok() {
+            return Err(ChannelError::AlreadyExists {
+                path: path.to_path_buf(),
+            });
+        }
+
+        let (temp, file) = TempFile::create(path, self.mode)?;
+        file.set_permissions(Permissions::from_mode(self.mode))
+            .map_err(|e| ChannelError::io(&temp.path, "set the channel's permissions", e))?;
+        file.set_len(file_len as u64)
+            .map_err(|e| ChannelError::io(&temp.path, "size the channel file", e))?;
+        let region = MappedRegion::map(&file, file_len, true, self.prefault)
+            .map_err(|e| ChannelError::io(&temp.path, "map the channel", e))?;
+        if self.prefault {
+            region.prefault_for_writing();
+        }
+        let flusher = region.handle();
+        // SAFETY: the file was created with `create_new` under a name unique
+        // to this call, and is published under `path` only by a link that
+        // never replaces a file; `region` is moved into the writer and only
+        // a flushing handle remains. So no other writer exists on it.
+        let writer = unsafe { Writer::create_unchecked(region, &config) }.map_err(|source| {
+            ChannelError::Config {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        if self.durability.flushes() {
+            flusher
+                .flush_range(0, file_len)
+                .map_err(|e| ChannelError::io(&temp.path, "flush the new channel", e))?;
+            file.sync_all()
+                .map_err(|e| ChannelError::io(&temp.path, "sync the new channel", e))?;
+        }
+
+        temp.publish(path)?;
+        if self.durability.flushes() {
+            File::open(folder)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|e| ChannelError::io(folder, "sync the channel folder", e))?;
+        }
+        let header = *writer.header();
+        Ok(ShmWriter {
+            writer,
+            tail: Tail {
+                flusher,
+                durability: self.durability,
+                synced_from: HEADER_LEN,
+                end: HEADER_LEN,
+                unsynced_records: 0,
+                unsynced_bytes: 0,
+                path: path.to_path_buf(),
+            },
+            pacer: Pacer::new(&header),
+            closed: false,
+        })
+    }
+}
+
+/// Creates channel `config.channel_id` under `root` with default options
+/// (mode 0600, pre-faulted, no durability): kekbit 0.3's entry point.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::ChannelConfig;
+/// use kekbit_std::{shm_reader, shm_writer};
+///
+/// let root = tempfile::tempdir()?;
+/// let mut writer = shm_writer(root.path(), &ChannelConfig::new(42).capacity_bytes(4096))?;
+/// writer.write(b"ping")?;
+/// let channel = shm_reader(root.path(), 42)?;
+/// assert_eq!(channel.reader()?.try_read()?, Some(&b"ping"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn shm_writer(root: &Path, config: &ChannelConfig) -> Result<ShmWriter, ChannelError> {
+    WriterOptions::new(*config).create_in(root)
+}
+
+/// A temporary file that removes itself unless published.
+struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempFile {
+    /// Creates `.{name}.{pid}.{n}.tmp` beside `path`, exclusively.
+    fn create(path: &Path, mode: u32) -> Result<(Self, File), ChannelError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = path
+            .file_name()
+            .map_or_else(|| "channel".into(), |n| n.to_string_lossy().into_owned());
+        let mut attempts = 0;
+        loop {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let temp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&temp)
+            {
+                Ok(file) => {
+                    return Ok((
+                        Self {
+                            path: temp,
+                            armed: true,
+                        },
+                        file,
+                    ));
+                }
+                // A stale file from a dead process with our pid: try the next name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(ChannelError::io(&temp, "create the channel file", e)),
+            }
+        }
+    }
+
+    /// Links the file under `path` (failing if anything is there), then
+    /// removes the temporary name.
+    fn publish(mut self, path: &Path) -> Result<(), ChannelError> {
+        fs::hard_link(&self.path, path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                ChannelError::AlreadyExists {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ChannelError::io(path, "publish the channel", e)
+            }
+        })?;
+        self.armed = false;
+        // The channel is published; a leftover temporary name is harmless.
+        let _ = fs::remove_file(&self.path);
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The writer of a channel file: appends records, heartbeats, flushes
+/// according to its [`Durability`], and closes the channel when dropped.
+///
+/// Create one with [`shm_writer`] or [`WriterOptions`]. It owns its
+/// mapping; records written are visible at once to readers in any process.
+///
+/// It is `Send` and `Sync`: every method that changes anything takes
+/// `&mut self`. To write from several threads, wrap it in a
+/// [`SharedWriter`](crate::SharedWriter).
+///
+/// # Heartbeats
+///
+/// If the channel has a timeout, each write checks a coarse clock (a few
+/// nanoseconds) and stores a heartbeat when a quarter of the timeout has
+/// passed since the last one. A writer that goes quiet for longer than its
+/// timeout must call [`heartbeat`](ShmWriter::heartbeat) from its idle loop,
+/// or readers will report it abandoned. Heartbeats on writes have the
+/// coarse clock's resolution (a few milliseconds): use timeouts of 100 ms
+/// or more.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::ChannelConfig;
+/// use kekbit_std::{ShmReader, WriterOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut writer = WriterOptions::new(ChannelConfig::new(3).capacity_bytes(4096))
+///     .create(dir.path().join("events.kekbit"))?;
+/// writer.write(b"one")?;
+/// writer.write(b"two")?;
+/// assert_eq!(writer.records_written(), 2);
+/// writer.close()?;
+///
+/// let channel = ShmReader::open(dir.path().join("events.kekbit"))?;
+/// let records: Vec<_> = channel.reader()?.blocking().collect::<Result<_, _>>()?;
+/// assert_eq!(records, [b"one", b"two"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShmWriter {
+    writer: Writer<MappedRegion>,
+    tail: Tail,
+    pacer: Pacer,
+    /// Set once `close` ran, so `Drop` does not close and flush again.
+    closed: bool,
+}
+
+/// What the writer does after publishing: durability bookkeeping. Kept
+/// apart from the core writer so a [`Grant`] can borrow both.
+struct Tail {
+    /// A handle to the writer's mapping, only for `msync`.
+    flusher: MappedRegion,
+    durability: Durability,
+    /// Region offset from which bytes may be unflushed.
+    synced_from: usize,
+    /// Region offset of the next commit word (where the next record or the
+    /// end marker goes); everything before it is published.
+    end: usize,
+    unsynced_records: u64,
+    unsynced_bytes: u64,
+    path: PathBuf,
+}
+
+impl Tail {
+    /// Accounts for a record published at `position` with `len` payload
+    /// bytes, flushing if the policy says so.
+    fn published(&mut self, position: u32, len: usize) -> Result<(), ChannelError> {
+        let span = PAYLOAD_OFFSET + len.next_multiple_of(RECORD_ALIGN);
+        self.end = HEADER_LEN + position as usize + span;
+        self.unsynced_records += 1;
+        self.unsynced_bytes += span as u64;
+        let due = match self.durability {
+            Durability::None | Durability::OnClose => false,
+            Durability::EveryRecord => true,
+            Durability::EveryRecords(n) => self.unsynced_records >= n.max(1),
+            Durability::EveryBytes(n) => self.unsynced_bytes >= n,
+        };
+        if due { self.flush() } else { Ok(()) }
+    }
+
+    /// Flushes every byte published since the last flush, and the commit
+    /// word after them.
+    fn flush(&mut self) -> Result<(), ChannelError> {
+        let to = self.end + MARKER_LEN;
+        self.flusher
+            .flush_range(self.synced_from, to.saturating_sub(self.synced_from))
+            .map_err(|e| ChannelError::io(&self.path, "flush the channel", e))?;
+        // The commit word at `end` will change again: flush from there next.
+        self.synced_from = self.end;
+        self.unsynced_records = 0;
+        self.unsynced_bytes = 0;
+        Ok(())
+    }
+
+    fn write_error(&self, source: WriteError) -> ChannelError {
+        ChannelError::Write {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Stores heartbeats on writes, reading only the coarse clock.
+struct Pacer {
+    unit: TickUnit,
+    /// Ticks between heartbeats: a quarter of the timeout; 0 = never.
+    interval: u64,
+    /// Coarse time of the last heartbeat.
+    last: u64,
+}
+
+impl Pacer {
+    fn new(header: &Header) -> Self {
+        let interval = if header.timeout_ticks == 0 {
+            0
+        } else {
+            (header.timeout_ticks / 4).max(1)
+        };
+        Self {
+            unit: header.tick_unit,
+            interval,
+            last: header.creation_time,
+        }
+    }
+
+    #[inline]
+    fn beat_if_due(&mut self, writer: &mut Writer<MappedRegion>) {
+        if self.interval == 0 {
+            return;
+        }
+        let now = coarse_now(self.unit);
+        if now < self.last {
+            // The coarse clock lags the precise one a little; never step
+            // the heartbeat back.
+            return;
+        }
+        if now - self.last >= self.interval {
+            writer.heartbeat(now);
+            self.last = now;
+        }
+    }
+}
+
+impl ShmWriter {
+    /// Creates a channel file at `path` with default [`WriterOptions`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::ChannelConfig;
+    /// use kekbit_std::{ChannelError, ShmWriter};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.kekbit");
+    /// let _writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let again = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096));
+    /// assert!(matches!(again, Err(ChannelError::AlreadyExists { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(path: impl AsRef<Path>, config: &ChannelConfig) -> Result<Self, ChannelError> {
+        WriterOptions::new(*config).create(path)
+    }
+
+    /// Appends one record and publishes it; returns its position.
+    ///
+    /// A record that does not fit marks the channel full and returns
+    /// [`ChannelError::Write`] with [`WriteError::Full`]. Under a durability
+    /// policy that flushes on this write, an I/O error means the record was
+    /// published but may not be on the device.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{ChannelConfig, WriteError};
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// let config = ChannelConfig::new(1).capacity_bytes(4096).max_record_len(8);
+    /// let mut writer = ShmWriter::create(dir.path().join("c.kekbit"), &config)?;
+    /// assert_eq!(writer.write(b"12345678")?, 0);
+    /// let err = writer.write(b"123456789").unwrap_err();
+    /// assert!(matches!(err.write_error(), Some(WriteError::TooLarge { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn write(&mut self, payload: &[u8]) -> Result<u32, ChannelError> {
+        let position = self
+            .writer
+            .write(payload)
+            .map_err(|e| self.tail.write_error(e))?;
+        self.pacer.beat_if_due(&mut self.writer);
+        self.tail.published(position, payload.len())?;
+        Ok(position)
+    }
+
+    /// Encodes `record` through `handler` straight into the channel; returns
+    /// its position. See [`Writer::write_with`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{ChannelConfig, PlainHandler};
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// writer.write_with(&mut PlainHandler, "text")?;
+    /// # let channel = ShmReader::open(&path)?;
+    /// # assert_eq!(channel.reader()?.try_read()?, Some(&b"text"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_with<H, E>(&mut self, handler: &mut H, record: &E) -> Result<u32, ChannelError>
+    where
+        H: Handler + ?Sized,
+        E: Encode + ?Sized,
+    {
+        let position = self
+            .writer
+            .write_with(handler, record)
+            .map_err(|e| self.tail.write_error(e))?;
+        self.pacer.beat_if_due(&mut self.writer);
+        let len = self.writer.position() as usize - position as usize - PAYLOAD_OFFSET;
+        self.tail.published(position, len)?;
+        Ok(position)
+    }
+
+    /// Reserves space for a record of up to `len` bytes, to fill in place
+    /// and publish with [`Grant::commit`]; a dropped grant publishes nothing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let mut grant = writer.reserve(16)?;
+    /// grant[..4].copy_from_slice(b"abcd");
+    /// grant.commit(4)?;
+    /// # let channel = ShmReader::open(&path)?;
+    /// # assert_eq!(channel.reader()?.try_read()?, Some(&b"abcd"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>, ChannelError> {
+        self.pacer.beat_if_due(&mut self.writer);
+        let grant = self
+            .writer
+            .reserve(len)
+            .map_err(|e| self.tail.write_error(e))?;
+        Ok(Grant {
+            grant,
+            tail: &mut self.tail,
+        })
+    }
+
+    /// Stores a heartbeat now, from the [`SystemClock`]: call it from an
+    /// idle loop more often than the channel's timeout.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{ChannelConfig, TickUnit};
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let config = ChannelConfig::new(1).capacity_bytes(4096).timeout(500, TickUnit::Millis);
+    /// let mut writer = ShmWriter::create(&path, &config)?;
+    /// writer.heartbeat();
+    /// let channel = ShmReader::open(&path)?;
+    /// assert!(channel.reader()?.heartbeat_age().is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn heartbeat(&mut self) {
+        let now = SystemClock::new(self.writer.header().tick_unit).now();
+        self.writer.heartbeat(now);
+        self.pacer.last = self.pacer.last.max(now);
+    }
+
+    /// Flushes every record written so far to the storage device
+    /// (`msync(MS_SYNC)`), whatever the durability policy.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut writer = ShmWriter::create(dir.path().join("j.kekbit"), &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// writer.write(b"must survive power loss")?;
+    /// writer.flush()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush(&mut self) -> Result<(), ChannelError> {
+        self.tail.end = HEADER_LEN + self.writer.position() as usize;
+        self.tail.flush()
+    }
+
+    /// Closes the channel (readers see every record, then the end) and, under
+    /// any policy but [`Durability::None`], flushes it. Dropping the writer
+    /// does the same but cannot report a flush error.
+    pub fn close(mut self) -> Result<(), ChannelError> {
+        self.close_inner()
+    }
+
+    fn close_inner(&mut self) -> Result<(), ChannelError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        self.writer.close();
+        if self.tail.durability.flushes() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The channel's path.
+    pub fn path(&self) -> &Path {
+        &self.tail.path
+    }
+
+    /// The channel's header.
+    pub fn header(&self) -> &Header {
+        self.writer.header()
+    }
+
+    /// The durability policy.
+    pub fn durability(&self) -> Durability {
+        self.tail.durability
+    }
+
+    /// Offset in the record area where the next record goes.
+    pub fn position(&self) -> u32 {
+        self.writer.position()
+    }
+
+    /// Bytes left for records, framing included.
+    pub fn remaining_bytes(&self) -> u32 {
+        self.writer.remaining_bytes()
+    }
+
+    /// Records written by this writer.
+    pub fn records_written(&self) -> u64 {
+        self.writer.records_written()
+    }
+
+    /// Whether the channel still accepts records.
+    pub fn is_open(&self) -> bool {
+        self.writer.is_open()
+    }
+}
+
+impl Drop for ShmWriter {
+    fn drop(&mut self) {
+        // Nowhere to report a flush error from a drop; `close` reports it.
+        let _ = self.close_inner();
+    }
+}
+
+impl std::fmt::Debug for ShmWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmWriter")
+            .field("path", &self.tail.path)
+            .field("writer", &self.writer)
+            .field("durability", &self.tail.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Space reserved in a channel file for one record; see
+/// [`ShmWriter::reserve`]. Dereferences to the reserved bytes.
+pub struct Grant<'w> {
+    grant: kekbit_nostd::Grant<'w, MappedRegion>,
+    tail: &'w mut Tail,
+}
+
+impl Grant<'_> {
+    /// Publishes the first `len` bytes as one record, applies the
+    /// durability policy, and returns the record's position.
+    pub fn commit(self, len: usize) -> Result<u32, ChannelError> {
+        let Self { grant, tail } = self;
+        let position = grant.commit(len).map_err(|e| tail.write_error(e))?;
+        tail.published(position, len)?;
+        Ok(position)
+    }
+}
+
+impl std::ops::Deref for Grant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.grant
+    }
+}
+
+impl std::ops::DerefMut for Grant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.grant
+    }
+}
+
+impl std::fmt::Debug for Grant<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("len", &self.grant.len())
+            .finish_non_exhaustive()
+    }
+}
