@@ -2,10 +2,13 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 
 use kekbit_nostd::{Ordering, Region, RegionError, SliceRegion};
 use memmap2::{Advice, MmapOptions, MmapRaw};
+
+use crate::error::ChannelError;
 
 /// The stride at which pre-faulting touches a mapping: the smallest page
 /// size Linux uses, so every page is touched whatever the real size.
@@ -42,24 +45,30 @@ impl MappedRegion {
     /// Maps `len` bytes of `file`, writable (for a writer) or read-only.
     ///
     /// `populate` pre-faults the mapping (`MAP_POPULATE`).
-    pub(crate) fn map(file: &File, len: usize, writable: bool, populate: bool) -> io::Result<Self> {
+    pub(crate) fn map(
+        file: &File,
+        len: usize,
+        writable: bool,
+        populate: bool,
+    ) -> Result<Self, MapError> {
         let mut options = MmapOptions::new();
         options.len(len);
         if populate {
             options.populate();
         }
         let map = if writable {
-            options.map_raw(file)?
+            options.map_raw(file)
         } else {
-            options.map_raw_read_only(file)?
-        };
+            options.map_raw_read_only(file)
+        }
+        .map_err(MapError::Io)?;
         // SAFETY: the mapping is valid for reads (and for writes when
         // `writable`) over `map.len()` bytes until `map` is unmapped, which
         // happens only after `region` is dropped (field order in `Mapping`).
         // Only writable regions ever reach a `Writer`, and the crate creates
         // exactly one per channel file, on a file it created exclusively.
         let region = unsafe { SliceRegion::from_raw_parts(map.as_mut_ptr(), map.len()) }
-            .map_err(region_error_to_io)?;
+            .map_err(MapError::Region)?;
         Ok(Self {
             inner: Arc::new(Mapping {
                 region,
@@ -113,10 +122,26 @@ impl MappedRegion {
     }
 }
 
-/// `SliceRegion` rejects a mapping only if the kernel returned an unaligned
-/// or too-short one; callers check the length first, so this is defensive.
-fn region_error_to_io(e: RegionError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
+/// Why a file could not be mapped as a region.
+#[derive(Debug)]
+pub(crate) enum MapError {
+    /// `mmap` failed.
+    Io(io::Error),
+    /// The mapping is too short for a channel (or, defensively, unaligned).
+    Region(RegionError),
+}
+
+impl MapError {
+    /// As a [`ChannelError`] about `path`.
+    pub(crate) fn at(self, path: &Path) -> ChannelError {
+        match self {
+            Self::Io(e) => ChannelError::io(path, "map the channel", e),
+            Self::Region(source) => ChannelError::Region {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
 }
 
 impl std::fmt::Debug for MappedRegion {
