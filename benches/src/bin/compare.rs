@@ -1,0 +1,1019 @@
+//! `compare`: every workload on every system, in one process run.
+//!
+//! ```text
+//! cargo run --release -p kekbit-benches --bin compare -- [--quick] [--reps N]
+//!     [--write-markdown BENCHMARKS.md]
+//! ```
+//!
+//! Systems alternate inside each repetition, so a slow minute on a shared
+//! machine hurts every system alike; each table cell is the median over the
+//! repetitions. Process workloads re-run this binary with the hidden
+//! `__child` subcommand for the other side.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use kekbit_benches::kek::{self, ChannelFile, KekRx, KekTx};
+use kekbit_benches::kek035::Channel035;
+use kekbit_benches::limits::{self, Line, Memory};
+use kekbit_benches::pipe::Sender;
+use kekbit_benches::report::{Report, Unit};
+use kekbit_benches::workload::{self, Pinger};
+use kekbit_benches::{Res, fail, ice, peers};
+use kekbit_nostd::{Reader, Writer};
+
+/// Record sizes of the throughput workloads.
+const SIZES: [usize; 4] = [8, 64, 1024, 65536];
+/// Record size of the latency, fan-out and durable workloads.
+const SMALL: usize = 64;
+/// Samples per latency histogram (after the warm-up).
+const SAMPLES: u64 = 100_000;
+const WARMUP: u64 = 10_000;
+
+const T_THREADS: &str = "Throughput between threads";
+const T_PROCS: &str = "Throughput between processes";
+const T_LAT_THREADS: &str = "Latency between threads (one-way, 64 B)";
+const T_LAT_PROCS: &str = "Latency between processes (one-way, 64 B)";
+const T_FANOUT: &str = "Fan-out: 1 writer, 3 reader threads (64 B)";
+const T_DURABLE: &str = "Durable writes to disk (64 B)";
+
+/// How big and how long.
+#[derive(Debug, Clone)]
+struct Plan {
+    quick: bool,
+    reps: usize,
+    /// Bytes of payload per throughput measurement (capped in records).
+    volume: usize,
+    max_records: u64,
+    fanout_records: u64,
+    durable_time: Duration,
+    group: u64,
+}
+
+impl Plan {
+    fn new(quick: bool, reps: Option<usize>) -> Self {
+        if quick {
+            Self {
+                quick,
+                reps: reps.unwrap_or(3),
+                volume: 64 << 20,
+                max_records: 1 << 20,
+                fanout_records: 1 << 19,
+                durable_time: Duration::from_millis(100),
+                group: 64,
+            }
+        } else {
+            Self {
+                quick,
+                reps: reps.unwrap_or(7),
+                volume: 512 << 20,
+                max_records: 6 << 20,
+                fanout_records: 4 << 20,
+                durable_time: Duration::from_millis(500),
+                group: 64,
+            }
+        }
+    }
+
+    fn records(&self, len: usize) -> u64 {
+        ((self.volume / len) as u64).min(self.max_records)
+    }
+}
+
+/// Folders the run works in; removed when dropped.
+struct Dirs {
+    shm: PathBuf,
+    disk: PathBuf,
+}
+
+impl Dirs {
+    fn new(disk_root: &Path) -> Res<Self> {
+        let tag = format!("kekbit-bench-{}", std::process::id());
+        let shm = Path::new("/dev/shm").join(&tag);
+        let disk = disk_root.join(&tag);
+        std::fs::create_dir_all(&shm)?;
+        std::fs::create_dir_all(&disk)?;
+        Ok(Self { shm, disk })
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.shm);
+        let _ = std::fs::remove_dir_all(&self.disk);
+    }
+}
+
+/// Unique names for channel files and services.
+struct Names(u64);
+
+impl Names {
+    fn next(&mut self) -> u64 {
+        self.0 += 1;
+        self.0
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("__child") {
+        child(&args[1..])
+    } else {
+        run(&args)
+    };
+    if let Err(e) = result {
+        eprintln!("compare: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn usage() -> BenchUsage {
+    BenchUsage
+}
+
+#[derive(Debug)]
+struct BenchUsage;
+
+impl std::fmt::Display for BenchUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "usage: compare [--quick] [--verbose] [--reps N] [--disk-dir DIR] [--write-markdown FILE]",
+        )
+    }
+}
+
+impl std::error::Error for BenchUsage {}
+
+fn run(args: &[String]) -> Res<()> {
+    let mut quick = false;
+    let mut verbose = false;
+    let mut reps = None;
+    let mut markdown = None;
+    let mut disk_root = PathBuf::from("/var/tmp");
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "-v" | "--verbose" => verbose = true,
+            "--reps" => {
+                let n = it.next().ok_or_else(usage)?;
+                reps = Some(n.parse().map_err(|_| usage())?);
+            }
+            "--write-markdown" => markdown = Some(PathBuf::from(it.next().ok_or_else(usage)?)),
+            "--disk-dir" => disk_root = PathBuf::from(it.next().ok_or_else(usage)?),
+            "-h" | "--help" => {
+                println!("{}", usage());
+                return Ok(());
+            }
+            _ => return Err(usage().into()),
+        }
+    }
+    ice::quiet();
+    let plan = Plan::new(quick, reps);
+    let dirs = Dirs::new(&disk_root)?;
+    let disk_fs = fs_type(&dirs.disk)?;
+    if disk_fs == "tmpfs" {
+        return Err(fail(format!(
+            "{} is on tmpfs; durable writes need a disk (--disk-dir)",
+            dirs.disk.display()
+        )));
+    }
+    let started = Instant::now();
+    let mut report = Report::default();
+    report.verbose = verbose;
+    declare(&mut report, &plan, &disk_fs);
+    let mut names = Names(0);
+    for rep in 0..plan.reps {
+        eprintln!("repetition {} of {}", rep + 1, plan.reps);
+        threads_rep(&mut report, &plan, &dirs, &mut names)?;
+        processes_rep(&mut report, &plan, &dirs, &mut names)?;
+        latency_rep(&mut report, &dirs, &mut names)?;
+        fanout_rep(&mut report, &plan, &dirs, &mut names)?;
+        durable_rep(&mut report, &plan, &dirs, &mut names)?;
+    }
+    let elapsed = started.elapsed();
+    let tables = report.markdown();
+    let targets = targets(&report);
+    println!("{tables}{targets}");
+    eprintln!("done in {:.1} s", elapsed.as_secs_f64());
+    if let Some(path) = markdown {
+        let doc = document(&plan, args, elapsed, &tables, &targets)?;
+        std::fs::write(&path, doc).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
+    let volume = plan.volume >> 20;
+    report.section(
+        T_THREADS,
+        &format!(
+            "Writer thread to reader thread; {volume} MiB of payload per measurement \
+             (at most {} records). The reader checks every record's sequence number. \
+             kekbit and kekbit 0.3.5 use a fresh channel file in `/dev/shm` per measurement; \
+             \"pre-faulted\" maps it with `MAP_POPULATE` first. rtrb and bbqueue carry \
+             length-prefixed frames in a 1 MiB byte ring; crossbeam sends a `Vec<u8>` per \
+             record through a bounded channel. memcpy rows copy the same records, one after \
+             another, into memory of the named kind: the machine's limit. \
+             Cells: records/s · payload GB/s (ratio to kekbit).",
+            plan.max_records
+        ),
+    );
+    report.section(
+        T_PROCS,
+        "Writer and reader in separate processes (this binary re-executed as the writer); \
+         same volumes and checks as between threads. iceoryx2: publish-subscribe of `[u8]` \
+         slices, 256-sample subscriber buffer, no overflow (the publisher retries until delivered).",
+    );
+    report.section(
+        T_LAT_THREADS,
+        &format!(
+            "Ping-pong over two channels (one each way); one-way latency = half the round \
+             trip, {SAMPLES} samples after {WARMUP} warm-up rounds, in an HDR histogram; \
+             medians over repetitions of p50, p99 and p99.9. The floor is two threads \
+             spinning on one cache line, measured the same way. Lower is better."
+        ),
+    );
+    report.section(
+        T_LAT_PROCS,
+        "As between threads, with the echo side in another process; the floor's cache \
+         line is in a shared `/dev/shm` mapping.",
+    );
+    report.section(
+        T_FANOUT,
+        &format!(
+            "One writer thread and three reader threads on one channel, {} records; every \
+             record carries its write time and each reader samples its lag (read time minus \
+             write time) every 16 records. Readers yield the core when idle; with 4 threads \
+             on this machine's cores, lag includes scheduling.",
+            plan.fanout_records
+        ),
+    );
+    report.section(
+        T_DURABLE,
+        &format!(
+            "A channel in a file on disk ({disk_fs}, not tmpfs); each measurement runs for \
+             {} ms. Per record: write, then `msync` the record's pages before the next. \
+             Group: write {} records, then one `msync` of their pages; a record counts once \
+             its group is durable. kekbit 0.3.5 can only flush its whole mapping. The floor \
+             is `write(2)` + `fdatasync` on a plain file.",
+            plan.durable_time.as_millis(),
+            plan.group
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Throughput between threads
+
+fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names) -> Res<()> {
+    for len in SIZES {
+        let n = plan.records(len);
+        let col = size_name(len);
+        let unit = Unit::Records { bytes: len };
+        let mut put = |row: &str, rate: f64| report.add(T_THREADS, row, &col, unit, rate);
+
+        put("kekbit", kekbit_threads(dirs, names, len, n, false)?);
+        put(
+            "kekbit (pre-faulted)",
+            kekbit_threads(dirs, names, len, n, true)?,
+        );
+        {
+            let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
+            let tx = ch.writer(len, n)?;
+            put(
+                "kekbit 0.3.5",
+                workload::threads(tx, || ch.reader(), len, n)?,
+            );
+        }
+        let (tx, rx) = peers::rtrb(len);
+        put("rtrb", workload::threads(tx, move || Ok(rx), len, n)?);
+        let (tx, rx) = peers::bbqueue(len);
+        put("bbqueue", workload::threads(tx, move || Ok(rx), len, n)?);
+        let (tx, rx) = peers::crossbeam(len);
+        put(
+            "crossbeam-channel",
+            workload::threads(tx, move || Ok(rx), len, n)?,
+        );
+        for (row, memory) in [
+            ("memcpy, fresh /dev/shm", Memory::FreshShm),
+            ("memcpy, fresh anonymous", Memory::FreshAnon),
+            ("memcpy, pre-faulted", Memory::Prefaulted),
+        ] {
+            let t = limits::memcpy(memory, &dirs.shm, len, n)?;
+            put(row, n as f64 / t.as_secs_f64());
+        }
+    }
+    Ok(())
+}
+
+fn kekbit_threads(dirs: &Dirs, names: &mut Names, len: usize, n: u64, prefault: bool) -> Res<f64> {
+    let path = dirs.shm.join(format!("kek-{}", names.next()));
+    let file = ChannelFile::create(&path, kek::file_len(len, n), prefault)?;
+    let mut region = file.region()?;
+    let writer = Writer::create(&mut region, &kek::config(len))?;
+    let reader = Reader::open(writer.shared_region())?;
+    workload::threads(KekTx(writer), move || Ok(KekRx(reader)), len, n)
+}
+
+fn size_name(len: usize) -> String {
+    if len >= 1024 {
+        format!("{} KiB", len / 1024)
+    } else {
+        format!("{len} B")
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Throughput between processes
+
+fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names) -> Res<()> {
+    for len in SIZES {
+        let n = plan.records(len);
+        let col = size_name(len);
+        let unit = Unit::Records { bytes: len };
+        let (l, ns) = (len.to_string(), n.to_string());
+
+        // kekbit: this process creates the file and reads; the child writes.
+        let path = dirs.shm.join(format!("kek-{}", names.next()));
+        let file = ChannelFile::create(&path, kek::file_len(len, n), false)?;
+        let child = spawn(&["tp-writer", "kekbit", path_str(&path)?, &l, &ns])?;
+        let region = file.region()?;
+        let rate = read_from_child(child, || {
+            let mut rx = KekRx(kek::open_reader(&region)?);
+            workload::receive_all(&mut rx, len, n)
+        })?;
+        report.add(T_PROCS, "kekbit", &col, unit, rate);
+        drop(file);
+
+        // kekbit 0.3.5: the child creates the channel.
+        let root = dirs.shm.join("v035");
+        let id = names.next();
+        let ch = Channel035::new(&root, id);
+        let name = format!("{}:{id}", path_str(&root)?);
+        let child = spawn(&["tp-writer", "kekbit-0.3.5", &name, &l, &ns])?;
+        let rate = read_from_child(child, || {
+            let mut rx = ch.reader()?;
+            workload::receive_all(&mut rx, len, n)
+        })?;
+        drop(ch);
+        report.add(T_PROCS, "kekbit 0.3.5", &col, unit, rate);
+
+        // iceoryx2: subscribe first, then the child publishes.
+        let service = format!("kekbit-bench/{}/{}", std::process::id(), names.next());
+        let mut rx = ice::IceRx::new(&service)?;
+        let child = spawn(&["tp-writer", "iceoryx2", &service, &l, &ns])?;
+        let rate = read_from_child(child, || workload::receive_all(&mut rx, len, n))?;
+        report.add(T_PROCS, "iceoryx2", &col, unit, rate);
+    }
+    Ok(())
+}
+
+fn path_str(path: &Path) -> Res<&str> {
+    path.to_str()
+        .ok_or_else(|| fail(format!("{} is not UTF-8", path.display())))
+}
+
+/// Starts this binary as a child for `role`; waits for its "ready" line.
+fn spawn(args: &[&str]) -> Res<Child> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .arg("__child")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| fail("child has no stdout"))?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    if line.trim() != "ready" {
+        let status = child.wait()?;
+        return Err(fail(format!("child {args:?} failed to start ({status})")));
+    }
+    Ok(child)
+}
+
+/// Runs the parent's side, then checks that the child succeeded.
+fn read_from_child<F>(mut child: Child, parent: F) -> Res<f64>
+where
+    F: FnOnce() -> Res<(Duration, u64)>,
+{
+    let result = parent();
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    // Closing its stdin tells the child we are done with its channel.
+    drop(child.stdin.take());
+    let status = child.wait()?;
+    let (elapsed, spanned) = result?;
+    if !status.success() {
+        return Err(fail(format!("child failed: {status}")));
+    }
+    Ok(spanned as f64 / elapsed.as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------
+// Latency
+
+fn put_hist(report: &mut Report, title: &str, row: &str, h: &Histogram<u64>) {
+    for (col, q) in [("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999)] {
+        report.add(title, row, col, Unit::Nanos, h.value_at_quantile(q) as f64);
+    }
+}
+
+fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
+    let rounds = WARMUP + SAMPLES;
+    let len = SMALL;
+
+    // Between threads.
+    let line = Line(Default::default());
+    let h = std::thread::scope(|s| {
+        let ponger = s.spawn(|| limits::pong(&line.0, rounds));
+        let h = workload::one_way(WARMUP, SAMPLES, |i| {
+            limits::ping(&line.0, i);
+            Ok(())
+        });
+        ponger.join().map_err(|_| fail("pong thread panicked"))??;
+        h
+    })?;
+    put_hist(report, T_LAT_THREADS, "floor: cache-line ping-pong", &h);
+    {
+        let a = ChannelFile::create(
+            &dirs.shm.join(format!("kek-{}", names.next())),
+            kek::file_len(len, rounds),
+            false,
+        )?;
+        let b = ChannelFile::create(
+            &dirs.shm.join(format!("kek-{}", names.next())),
+            kek::file_len(len, rounds),
+            false,
+        )?;
+        let (mut ra, mut rb) = (a.region()?, b.region()?);
+        let wa = Writer::create(&mut ra, &kek::config(len))?;
+        let wb = Writer::create(&mut rb, &kek::config(len))?;
+        let xa = Reader::open(wa.shared_region())?;
+        let xb = Reader::open(wb.shared_region())?;
+        let echo = move || Ok((KekTx(wb), KekRx(xa)));
+        let h = workload::thread_latency((KekTx(wa), KekRx(xb)), echo, len, WARMUP, SAMPLES)?;
+        put_hist(report, T_LAT_THREADS, "kekbit", &h);
+    }
+    {
+        let root = dirs.shm.join("v035");
+        let (a, b) = (
+            Channel035::new(&root, names.next()),
+            Channel035::new(&root, names.next()),
+        );
+        let (wa, wb) = (a.writer(len, rounds)?, b.writer(len, rounds)?);
+        let xb = b.reader()?;
+        let a = &a;
+        let echo = move || Ok((wb, a.reader()?));
+        let h = workload::thread_latency((wa, xb), echo, len, WARMUP, SAMPLES)?;
+        put_hist(report, T_LAT_THREADS, "kekbit 0.3.5", &h);
+    }
+    let ((ta, ra), (tb, rb)) = (peers::rtrb(len), peers::rtrb(len));
+    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, SAMPLES)?;
+    put_hist(report, T_LAT_THREADS, "rtrb", &h);
+    let ((ta, ra), (tb, rb)) = (peers::bbqueue(len), peers::bbqueue(len));
+    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, SAMPLES)?;
+    put_hist(report, T_LAT_THREADS, "bbqueue", &h);
+    let ((ta, ra), (tb, rb)) = (peers::crossbeam(len), peers::crossbeam(len));
+    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, SAMPLES)?;
+    put_hist(report, T_LAT_THREADS, "crossbeam-channel", &h);
+
+    // Between processes.
+    let (l, r) = (len.to_string(), rounds.to_string());
+    {
+        let path = dirs.shm.join(format!("line-{}", names.next()));
+        let file = ChannelFile::create(&path, 4096, true)?;
+        let child = spawn(&["pong", "floor", path_str(&path)?, "-", &l, &r])?;
+        let line = limits::shared_line(&file);
+        let h = ping_child(child, || {
+            workload::one_way(WARMUP, SAMPLES, |i| {
+                limits::ping(line, i);
+                Ok(())
+            })
+        })?;
+        put_hist(report, T_LAT_PROCS, "floor: cache-line ping-pong", &h);
+    }
+    {
+        let pa = dirs.shm.join(format!("kek-{}", names.next()));
+        let pb = dirs.shm.join(format!("kek-{}", names.next()));
+        let a = ChannelFile::create(&pa, kek::file_len(len, rounds), false)?;
+        let b = ChannelFile::create(&pb, kek::file_len(len, rounds), false)?;
+        let (mut ra, rb) = (a.region()?, b.region()?);
+        let wa = Writer::create(&mut ra, &kek::config(len))?;
+        let child = spawn(&["pong", "kekbit", path_str(&pa)?, path_str(&pb)?, &l, &r])?;
+        let h = ping_child(child, || {
+            let xb = kek::open_reader(&rb)?;
+            let mut pinger = Pinger::new(KekTx(wa), KekRx(xb), len);
+            workload::one_way(WARMUP, SAMPLES, |i| pinger.round_trip(i))
+        })?;
+        put_hist(report, T_LAT_PROCS, "kekbit", &h);
+    }
+    {
+        let root = dirs.shm.join("v035");
+        let (ia, ib) = (names.next(), names.next());
+        let a = Channel035::new(&root, ia);
+        let _b = Channel035::new(&root, ib);
+        let wa = a.writer(len, rounds)?;
+        let (sa, sb) = (
+            format!("{}:{ia}", path_str(&root)?),
+            format!("{}:{ib}", path_str(&root)?),
+        );
+        let child = spawn(&["pong", "kekbit-0.3.5", &sa, &sb, &l, &r])?;
+        let h = ping_child(child, || {
+            let xb = Channel035::new(&root, ib).reader()?;
+            let mut pinger = Pinger::new(wa, xb, len);
+            workload::one_way(WARMUP, SAMPLES, |i| pinger.round_trip(i))
+        })?;
+        put_hist(report, T_LAT_PROCS, "kekbit 0.3.5", &h);
+    }
+    {
+        let base = format!("kekbit-bench/{}/{}", std::process::id(), names.next());
+        let (sa, sb) = (format!("{base}/ping"), format!("{base}/pong"));
+        let tx = ice::IceTx::new(&sa, len)?;
+        let rx = ice::IceRx::new(&sb)?;
+        let child = spawn(&["pong", "iceoryx2", &sa, &sb, &l, &r])?;
+        let h = ping_child(child, || {
+            let mut pinger = Pinger::new(tx, rx, len);
+            workload::one_way(WARMUP, SAMPLES, |i| pinger.round_trip(i))
+        })?;
+        put_hist(report, T_LAT_PROCS, "iceoryx2", &h);
+    }
+    Ok(())
+}
+
+fn ping_child<F>(mut child: Child, parent: F) -> Res<Histogram<u64>>
+where
+    F: FnOnce() -> Res<Histogram<u64>>,
+{
+    let result = parent();
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    drop(child.stdin.take());
+    let status = child.wait()?;
+    let h = result?;
+    if !status.success() {
+        return Err(fail(format!("child failed: {status}")));
+    }
+    Ok(h)
+}
+
+// ---------------------------------------------------------------------------
+// Fan-out
+
+fn fanout_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names) -> Res<()> {
+    let (len, n) = (SMALL, plan.fanout_records);
+    let put = |report: &mut Report, row: &str, f: workload::FanOut| {
+        report.add(T_FANOUT, row, "writer", Unit::RecordsOnly, f.writer_rate);
+        for (i, (p50, p99)) in f.lag.iter().enumerate() {
+            let r = i + 1;
+            report.add(
+                T_FANOUT,
+                row,
+                &format!("reader {r} lag p50"),
+                Unit::Nanos,
+                *p50 as f64,
+            );
+            report.add(
+                T_FANOUT,
+                row,
+                &format!("reader {r} lag p99"),
+                Unit::Nanos,
+                *p99 as f64,
+            );
+        }
+    };
+    {
+        let path = dirs.shm.join(format!("kek-{}", names.next()));
+        let file = ChannelFile::create(&path, kek::file_len(len, n), false)?;
+        let mut region = file.region()?;
+        let writer = Writer::create(&mut region, &kek::config(len))?;
+        let shared = writer.shared_region();
+        let readers: Vec<_> = (0..3)
+            .map(|_| move || Ok(KekRx(Reader::open(shared)?)))
+            .collect();
+        put(
+            report,
+            "kekbit",
+            workload::fan_out(KekTx(writer), readers, len, n)?,
+        );
+    }
+    {
+        let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
+        let writer = ch.writer(len, n)?;
+        let ch = &ch;
+        let readers: Vec<_> = (0..3).map(|_| move || ch.reader()).collect();
+        put(
+            report,
+            "kekbit 0.3.5",
+            workload::fan_out(writer, readers, len, n)?,
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Durable writes
+
+fn durable_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names) -> Res<()> {
+    let len = SMALL;
+    let limit = plan.durable_time;
+    let g = plan.group;
+    let per = "per-record flush";
+    let grp = format!("group flush ({g} records)");
+    for (col, group) in [(per, 1), (grp.as_str(), g)] {
+        let rate = kekbit_durable(dirs, names, len, group, limit)?;
+        report.add(T_DURABLE, "kekbit", col, Unit::RecordsOnly, rate);
+        let rate = v035_durable(dirs, names, len, group, limit)?;
+        report.add(T_DURABLE, "kekbit 0.3.5", col, Unit::RecordsOnly, rate);
+        let rate = fdatasync_floor(dirs, names, len, group, limit)?;
+        report.add(
+            T_DURABLE,
+            "floor: write + fdatasync",
+            col,
+            Unit::RecordsOnly,
+            rate,
+        );
+    }
+    Ok(())
+}
+
+/// Upper bound on records in one durable measurement.
+const DURABLE_MAX: u64 = 2_000_000;
+
+fn kekbit_durable(
+    dirs: &Dirs,
+    names: &mut Names,
+    len: usize,
+    group: u64,
+    limit: Duration,
+) -> Res<f64> {
+    let path = dirs.disk.join(format!("kek-{}", names.next()));
+    let file = ChannelFile::create(&path, kek::file_len(len, DURABLE_MAX), false)?;
+    let mut region = file.region()?;
+    let mut writer = Writer::create(&mut region, &kek::config(len))?;
+    let mut record = vec![0xA5u8; len];
+    let start = Instant::now();
+    let mut durable = 0u64;
+    let mut seq = 0u64;
+    while start.elapsed() < limit && seq + group <= DURABLE_MAX {
+        let from = kekbit_nostd::format::HEADER_LEN + writer.position() as usize;
+        for _ in 0..group {
+            kekbit_benches::pipe::stamp(&mut record, seq);
+            writer.write(&record)?;
+            seq += 1;
+        }
+        let to = kekbit_nostd::format::HEADER_LEN + writer.position() as usize;
+        file.flush_range(from, to - from)?;
+        durable = seq;
+    }
+    Ok(durable as f64 / start.elapsed().as_secs_f64())
+}
+
+fn v035_durable(
+    dirs: &Dirs,
+    names: &mut Names,
+    len: usize,
+    group: u64,
+    limit: Duration,
+) -> Res<f64> {
+    let ch = Channel035::new(&dirs.disk.join("v035"), names.next());
+    let mut writer = ch.writer(len, DURABLE_MAX)?;
+    let mut record = vec![0xA5u8; len];
+    let start = Instant::now();
+    let mut seq = 0u64;
+    while start.elapsed() < limit && seq + group <= DURABLE_MAX {
+        for _ in 0..group {
+            kekbit_benches::pipe::stamp(&mut record, seq);
+            writer.send(&record)?;
+            seq += 1;
+        }
+        writer.flush()?;
+    }
+    Ok(seq as f64 / start.elapsed().as_secs_f64())
+}
+
+fn fdatasync_floor(
+    dirs: &Dirs,
+    names: &mut Names,
+    len: usize,
+    group: u64,
+    limit: Duration,
+) -> Res<f64> {
+    use std::io::Write as _;
+    let path = dirs.disk.join(format!("plain-{}", names.next()));
+    let mut file = std::fs::File::create(&path)?;
+    let batch = vec![0xA5u8; len * group as usize];
+    let start = Instant::now();
+    let mut seq = 0u64;
+    while start.elapsed() < limit {
+        file.write_all(&batch)?;
+        file.sync_data()?;
+        seq += group;
+    }
+    let rate = seq as f64 / start.elapsed().as_secs_f64();
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}
+
+// ---------------------------------------------------------------------------
+// Children
+
+fn child(args: &[String]) -> Res<()> {
+    let result = child_role(args);
+    // Keep the channel until the parent has read it all (it closes stdin).
+    let mut rest = String::new();
+    while std::io::stdin().read_line(&mut rest).is_ok_and(|n| n > 0) {}
+    result
+}
+
+fn child_role(args: &[String]) -> Res<()> {
+    ice::quiet();
+    let arg = |i: usize| -> Res<&str> {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or_else(|| fail(format!("child: missing argument {i} in {args:?}")))
+    };
+    let num = |i: usize| -> Res<u64> {
+        arg(i)?
+            .parse()
+            .map_err(|_| fail(format!("child: bad number in {args:?}")))
+    };
+    let ready = || println!("ready");
+    match (arg(0)?, arg(1)?) {
+        ("tp-writer", system) => {
+            let (name, len, n) = (arg(2)?, num(3)? as usize, num(4)?);
+            match system {
+                "kekbit" => {
+                    let file = ChannelFile::open(Path::new(name))?;
+                    let mut region = file.region()?;
+                    let mut tx = KekTx(Writer::create(&mut region, &kek::config(len))?);
+                    ready();
+                    workload::send_all(&mut tx, len, n)
+                }
+                "kekbit-0.3.5" => {
+                    let ch = channel035(name)?;
+                    let mut tx = ch.writer(len, n)?;
+                    ready();
+                    let sent = workload::send_all(&mut tx, len, n);
+                    std::mem::forget(ch); // the parent removes the file
+                    sent
+                }
+                "iceoryx2" => {
+                    let mut tx = ice::IceTx::new(name, len)?;
+                    ready();
+                    workload::send_all(&mut tx, len, n)
+                }
+                other => Err(fail(format!("child: unknown system {other}"))),
+            }
+        }
+        ("pong", system) => {
+            let (a, b, len, rounds) = (arg(2)?, arg(3)?, num(4)? as usize, num(5)?);
+            let _ = len;
+            match system {
+                "floor" => {
+                    let file = ChannelFile::open(Path::new(a))?;
+                    ready();
+                    limits::pong(limits::shared_line(&file), rounds)
+                }
+                "kekbit" => {
+                    let (fa, fb) = (
+                        ChannelFile::open(Path::new(a))?,
+                        ChannelFile::open(Path::new(b))?,
+                    );
+                    let (ra, mut rb) = (fa.region()?, fb.region()?);
+                    let mut tx = KekTx(Writer::create(&mut rb, &kek::config(len))?);
+                    ready();
+                    let mut rx = KekRx(kek::open_reader(&ra)?);
+                    workload::echo(&mut tx, &mut rx, rounds)
+                }
+                "kekbit-0.3.5" => {
+                    let (ca, cb) = (channel035(a)?, channel035(b)?);
+                    let mut tx = cb.writer(len, rounds)?;
+                    ready();
+                    let mut rx = ca.reader()?;
+                    let echoed = workload::echo(&mut tx, &mut rx, rounds);
+                    std::mem::forget((ca, cb)); // the parent removes the files
+                    echoed
+                }
+                "iceoryx2" => {
+                    let mut rx = ice::IceRx::new(a)?;
+                    let mut tx = ice::IceTx::new(b, len)?;
+                    ready();
+                    workload::echo(&mut tx, &mut rx, rounds)
+                }
+                other => Err(fail(format!("child: unknown system {other}"))),
+            }
+        }
+        (role, _) => Err(fail(format!("child: unknown role {role}"))),
+    }
+}
+
+/// A 0.3.5 channel named `root:id`.
+fn channel035(name: &str) -> Res<Channel035> {
+    let (root, id) = name
+        .rsplit_once(':')
+        .ok_or_else(|| fail(format!("bad 0.3.5 channel name {name}")))?;
+    let id = id
+        .parse()
+        .map_err(|_| fail(format!("bad 0.3.5 channel id in {name}")))?;
+    Ok(Channel035::new(Path::new(root), id))
+}
+
+// ---------------------------------------------------------------------------
+// Targets and the document
+
+fn targets(report: &Report) -> String {
+    let mut out = String::from("### Targets\n\n| target | measured | met |\n|---|---|:-:|\n");
+    let mut line = |target: &str, measured: String, met: Option<bool>| {
+        let met = match met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "?",
+        };
+        out.push_str(&format!("| {target} | {measured} | {met} |\n"));
+    };
+    if let Some(t) = report.get(T_THREADS) {
+        let col = size_name(64);
+        for row in ["kekbit", "kekbit (pre-faulted)"] {
+            match (t.median(row, &col), t.median("kekbit 0.3.5", &col)) {
+                (Some(k), Some(old)) => line(
+                    &format!("64 B between threads ≥ 3× kekbit 0.3.5 ({row})"),
+                    format!(
+                        "{:.2} M/s vs {:.2} M/s = {:.2}×",
+                        k / 1e6,
+                        old / 1e6,
+                        k / old
+                    ),
+                    Some(k >= 3.0 * old),
+                ),
+                _ => line(
+                    "64 B between threads ≥ 3× kekbit 0.3.5",
+                    "not measured".into(),
+                    None,
+                ),
+            }
+        }
+        for len in [1024, 65536] {
+            let col = size_name(len);
+            for (row, memory) in [
+                ("kekbit", "memcpy, fresh /dev/shm"),
+                ("kekbit (pre-faulted)", "memcpy, pre-faulted"),
+            ] {
+                if let (Some(k), Some(m)) = (t.median(row, &col), t.median(memory, &col)) {
+                    let gb = |r: f64| r * len as f64 / 1e9;
+                    line(
+                        &format!("{col} records ≥ 60% of {memory} ({row})"),
+                        format!(
+                            "{:.2} GB/s vs {:.2} GB/s = {:.0}%",
+                            gb(k),
+                            gb(m),
+                            100.0 * k / m
+                        ),
+                        Some(k >= 0.6 * m),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(t) = report.get(T_LAT_THREADS) {
+        let floor = "floor: cache-line ping-pong";
+        if let (Some(k), Some(f)) = (t.median("kekbit", "p50"), t.median(floor, "p50")) {
+            line(
+                "thread latency p50 ≤ 2× ping-pong floor",
+                format!("{k:.0} ns vs floor {f:.0} ns = {:.2}×", k / f),
+                Some(k <= 2.0 * f),
+            );
+        }
+        if let Some(k) = t.median("kekbit", "p99") {
+            line(
+                "thread latency p99 < 1 µs",
+                format!("{k:.0} ns"),
+                Some(k < 1000.0),
+            );
+        }
+    }
+    out.push('\n');
+    out
+}
+
+fn document(
+    plan: &Plan,
+    args: &[String],
+    elapsed: Duration,
+    tables: &str,
+    targets: &str,
+) -> Res<String> {
+    let mut doc = String::new();
+    doc.push_str(
+        "# kekbit benchmarks\n\n\
+         <!-- Generated by `compare --write-markdown BENCHMARKS.md`; do not edit by hand. \
+         The analysis comes from benches/ANALYSIS.md. -->\n\n\
+         kekbit measured side by side with the crates a user would pick instead, and with \
+         the machine's own limits, in one run of one process on one machine. Every cell is \
+         the median over the repetitions; systems alternate inside each repetition.\n\n",
+    );
+    doc.push_str(
+        "## How to reproduce\n\n```sh\ncargo run --release -p kekbit-benches --bin compare --",
+    );
+    for a in args {
+        doc.push(' ');
+        doc.push_str(a);
+    }
+    doc.push_str(&format!(
+        "\n```\n\n{} repetitions{}, {:.0} s wall time.\n\n",
+        plan.reps,
+        if plan.quick { " (--quick)" } else { "" },
+        elapsed.as_secs_f64()
+    ));
+    doc.push_str("## Machine\n\n");
+    doc.push_str(&machine());
+    doc.push_str("\n## Results\n\n");
+    doc.push_str(tables);
+    doc.push_str(targets);
+    doc.push_str(include_str!("../../ANALYSIS.md"));
+    Ok(doc)
+}
+
+fn machine() -> String {
+    let mut out = String::new();
+    let lscpu = Command::new("lscpu").output().ok();
+    let text = lscpu
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let keep = [
+        "Architecture",
+        "Model name",
+        "CPU(s)",
+        "Thread(s) per core",
+        "Core(s) per socket",
+        "Hypervisor vendor",
+        "L1d cache",
+        "L2 cache",
+        "L3 cache",
+    ];
+    for l in text.lines() {
+        if let Some((k, v)) = l.split_once(':') {
+            if keep.contains(&k.trim()) {
+                out.push_str(&format!("- {}: {}\n", k.trim(), v.trim()));
+            }
+        }
+    }
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    out.push_str(&format!(
+        "- Kernel: Linux {}\n",
+        read("/proc/sys/kernel/osrelease").trim()
+    ));
+    if let Some(mem) = read("/proc/meminfo").lines().next() {
+        out.push_str(&format!(
+            "- {}\n",
+            mem.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
+    }
+    if let Ok(o) = Command::new("rustc").arg("--version").output() {
+        out.push_str(&format!("- {}", String::from_utf8_lossy(&o.stdout)));
+    }
+    out
+}
+
+/// The file-system type of `dir` ("tmpfs", "ext2/ext3/ext4", ...).
+fn fs_type(dir: &Path) -> Res<String> {
+    let c = std::ffi::CString::new(path_str(dir)?)?;
+    let mut st: libc::statfs = unsafe_zeroed_statfs();
+    // SAFETY: `c` is a valid C string and `st` a valid out-parameter.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    if rc != 0 {
+        return Err(fail(format!(
+            "statfs {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        )));
+    }
+    // `f_type`'s integer type differs between targets.
+    #[allow(clippy::unnecessary_cast)]
+    let f_type = st.f_type as i64;
+    Ok(match f_type {
+        0x0102_1994 => "tmpfs".into(),
+        0xEF53 => "ext4".into(),
+        0x5846_5342 => "xfs".into(),
+        0x9123_683E => "btrfs".into(),
+        0x794C_7630 => "overlayfs".into(),
+        other => format!("file system 0x{other:x}"),
+    })
+}
+
+fn unsafe_zeroed_statfs() -> libc::statfs {
+    // SAFETY: `statfs` is a plain C struct of integers; all-zero is valid.
+    unsafe { std::mem::zeroed() }
+}

@@ -1,0 +1,87 @@
+//! What every system under test offers the workloads: a sender and a receiver
+//! of byte records.
+//!
+//! Records carry a sequence number in their first 8 bytes (little-endian),
+//! which every receiver checks: a benchmark that loses or reorders records
+//! fails instead of printing a figure.
+
+use crate::{Res, fail};
+
+/// The sending half of a system under test.
+pub trait Sender {
+    /// Sends one record, waiting (spinning) while the system is full.
+    fn send(&mut self, record: &[u8]) -> Res<()>;
+}
+
+/// The receiving half of a system under test.
+pub trait Receiver {
+    /// Hands every record available now to `each`, without waiting;
+    /// returns how many it handed over.
+    fn poll<F: FnMut(&[u8])>(&mut self, each: F) -> Res<usize>;
+}
+
+/// Writes `seq` into the first 8 bytes of `record` (which has at least 8).
+#[inline]
+pub fn stamp(record: &mut [u8], seq: u64) {
+    record[..8].copy_from_slice(&seq.to_le_bytes());
+}
+
+/// The sequence number of a received record.
+#[inline]
+pub fn seq_of(record: &[u8]) -> u64 {
+    match record.get(..8) {
+        Some(head) => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(head);
+            u64::from_le_bytes(bytes)
+        }
+        None => u64::MAX,
+    }
+}
+
+/// Checks that records arrive in order, without gaps, with the right size.
+#[derive(Debug)]
+pub struct SeqCheck {
+    next: u64,
+    len: usize,
+    error: Option<String>,
+}
+
+impl SeqCheck {
+    /// Expects records of `len` bytes numbered from 0.
+    pub fn new(len: usize) -> Self {
+        Self {
+            next: 0,
+            len,
+            error: None,
+        }
+    }
+
+    /// Checks one record.
+    #[inline]
+    pub fn check(&mut self, record: &[u8]) {
+        let seq = seq_of(record);
+        if (seq != self.next || record.len() != self.len) && self.error.is_none() {
+            self.error = Some(format!(
+                "record {} arrived as #{seq} with {} bytes (expected {} bytes)",
+                self.next,
+                record.len(),
+                self.len
+            ));
+        }
+        self.next += 1;
+    }
+
+    /// Records checked so far.
+    pub fn count(&self) -> u64 {
+        self.next
+    }
+
+    /// The first error seen, if any.
+    pub fn finish(&self) -> Res<()> {
+        match &self.error {
+            Some(e) => Err(fail(e.clone())),
+            None => Ok(()),
+        }
+    }
+}

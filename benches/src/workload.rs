@@ -1,0 +1,282 @@
+//! The workload drivers, generic over any [`Sender`] and [`Receiver`], so
+//! every system runs exactly the same loop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::pipe::{Receiver, Sender, SeqCheck, stamp};
+use crate::{Res, fail};
+
+/// Gives up on a receiver that sees nothing for this long.
+const STALL: Duration = Duration::from_secs(30);
+
+/// Sends `records` records of `len` bytes, numbered from 0.
+pub fn send_all(tx: &mut impl Sender, len: usize, records: u64) -> Res<()> {
+    let mut record = vec![0xA5u8; len.max(8)];
+    record.truncate(len.max(8));
+    for seq in 0..records {
+        stamp(&mut record, seq);
+        tx.send(&record)?;
+    }
+    Ok(())
+}
+
+/// Receives and checks `records` records of `len` bytes; returns the time
+/// from the first record to the last, and the records it spans.
+pub fn receive_all(rx: &mut impl Receiver, len: usize, records: u64) -> Res<(Duration, u64)> {
+    let mut check = SeqCheck::new(len.max(8));
+    let mut first = None;
+    let mut idle = Instant::now();
+    while check.count() < records {
+        let got = rx.poll(|r| check.check(r))?;
+        if got == 0 {
+            if idle.elapsed() > STALL {
+                return Err(fail(format!(
+                    "receiver stalled after {} of {records} records",
+                    check.count()
+                )));
+            }
+            std::hint::spin_loop();
+            continue;
+        }
+        if first.is_none() {
+            first = Some((Instant::now(), check.count()));
+        }
+        idle = Instant::now();
+    }
+    check.finish()?;
+    let (t0, n0) = first.ok_or_else(|| fail("no records"))?;
+    Ok((t0.elapsed(), records - n0))
+}
+
+/// Throughput between two threads: returns records per second. The
+/// receiver is made on the reader thread (some are not `Send`).
+pub fn threads<T, R, M>(mut tx: T, make_rx: M, len: usize, records: u64) -> Res<f64>
+where
+    T: Sender + Send,
+    R: Receiver,
+    M: FnOnce() -> Res<R> + Send,
+{
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || receive_all(&mut make_rx()?, len, records));
+        let sent = send_all(&mut tx, len, records);
+        let received = reader.join().map_err(|_| fail("reader thread panicked"))?;
+        drop(tx);
+        sent?;
+        let (elapsed, spanned) = received?;
+        Ok(spanned as f64 / elapsed.as_secs_f64())
+    })
+}
+
+/// A latency histogram in nanoseconds, 1 ns to 60 s at 3 significant
+/// digits.
+pub fn histogram() -> Res<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000_000, 3)?)
+}
+
+/// One-way latency from round trips: calls `round_trip(i)` for `warmup`
+/// then `samples` rounds and records half of each round trip.
+pub fn one_way<F>(warmup: u64, samples: u64, mut round_trip: F) -> Res<Histogram<u64>>
+where
+    F: FnMut(u64) -> Res<()>,
+{
+    let mut hist = histogram()?;
+    for i in 0..warmup + samples {
+        let t0 = Instant::now();
+        round_trip(i)?;
+        let rtt = t0.elapsed().as_nanos() as u64;
+        if i >= warmup {
+            hist.record((rtt / 2).max(1))?;
+        }
+    }
+    Ok(hist)
+}
+
+/// The pinger's side of a ping-pong over a system: sends record `i`, then
+/// waits for its echo.
+pub struct Pinger<T, R> {
+    tx: T,
+    rx: R,
+    record: Vec<u8>,
+    check: SeqCheck,
+}
+
+impl<T: Sender, R: Receiver> Pinger<T, R> {
+    /// Pings with records of `len` bytes.
+    pub fn new(tx: T, rx: R, len: usize) -> Self {
+        Self {
+            tx,
+            rx,
+            record: vec![0xA5; len.max(8)],
+            check: SeqCheck::new(len.max(8)),
+        }
+    }
+
+    /// One round trip with record `i`.
+    #[inline]
+    pub fn round_trip(&mut self, i: u64) -> Res<()> {
+        stamp(&mut self.record, i);
+        self.tx.send(&self.record)?;
+        let start = Instant::now();
+        let mut spins = 0u32;
+        while self.rx.poll(|r| self.check.check(r))? == 0 {
+            std::hint::spin_loop();
+            spins = spins.wrapping_add(1);
+            if spins % 65536 == 0 && start.elapsed() > STALL {
+                return Err(fail(format!("no echo for record {i}")));
+            }
+        }
+        self.check.finish()
+    }
+}
+
+/// Echoes `rounds` records from `rx` back through `tx`.
+pub fn echo(tx: &mut impl Sender, rx: &mut impl Receiver, rounds: u64) -> Res<()> {
+    let mut done = 0;
+    let mut idle = Instant::now();
+    while done < rounds {
+        let mut result = Ok(());
+        let got = rx.poll(|r| {
+            if result.is_ok() {
+                result = tx.send(r);
+            }
+        })?;
+        result?;
+        if got == 0 {
+            std::hint::spin_loop();
+            if done > 0 && idle.elapsed() > STALL {
+                return Err(fail("echo: pinger went quiet"));
+            }
+        } else {
+            idle = Instant::now();
+        }
+        done += got as u64;
+    }
+    Ok(())
+}
+
+/// Latency between two threads over a system (two channels, one each way):
+/// this thread pings through `pinger`; `make_echo` makes the echo side's
+/// sender and receiver on its own thread.
+pub fn thread_latency<T1, R1, T2, R2, M>(
+    pinger: (T1, R2),
+    make_echo: M,
+    len: usize,
+    warmup: u64,
+    samples: u64,
+) -> Res<Histogram<u64>>
+where
+    T1: Sender,
+    R2: Receiver,
+    T2: Sender,
+    R1: Receiver,
+    M: FnOnce() -> Res<(T2, R1)> + Send,
+{
+    std::thread::scope(|s| {
+        let echoer = s.spawn(move || {
+            let (mut tx, mut rx) = make_echo()?;
+            echo(&mut tx, &mut rx, warmup + samples)
+        });
+        let mut pinger = Pinger::new(pinger.0, pinger.1, len);
+        let hist = one_way(warmup, samples, |i| pinger.round_trip(i));
+        let echoed = echoer.join().map_err(|_| fail("echo thread panicked"))?;
+        let hist = hist?;
+        echoed?;
+        Ok(hist)
+    })
+}
+
+/// What the fan-out workload measured.
+#[derive(Debug, Clone)]
+pub struct FanOut {
+    /// The writer's records per second.
+    pub writer_rate: f64,
+    /// Per reader: lag (read time minus write time) p50 and p99, in ns.
+    pub lag: Vec<(u64, u64)>,
+}
+
+/// One writer, several readers (each with its own receiver): each record
+/// carries its write time; readers sample their lag every 16 records and
+/// yield the core when they have nothing to read.
+pub fn fan_out<T, R, M>(mut tx: T, readers: Vec<M>, len: usize, records: u64) -> Res<FanOut>
+where
+    T: Sender,
+    R: Receiver,
+    M: FnOnce() -> Res<R> + Send,
+{
+    let len = len.max(16);
+    let epoch = Instant::now();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = readers
+            .into_iter()
+            .map(|make_rx| {
+                let stop = &stop;
+                s.spawn(move || -> Res<(u64, u64)> {
+                    let mut rx = make_rx()?;
+                    let mut check = SeqCheck::new(len);
+                    let mut hist = histogram()?;
+                    let mut idle = Instant::now();
+                    while check.count() < records {
+                        let mut err = None;
+                        let got = rx.poll(|r| {
+                            if check.count() % 16 == 0 {
+                                let mut at = [0u8; 8];
+                                at.copy_from_slice(&r[8..16]);
+                                let written = u64::from_le_bytes(at);
+                                let now = epoch.elapsed().as_nanos() as u64;
+                                if let Err(e) = hist.record(now.saturating_sub(written).max(1)) {
+                                    err = Some(e);
+                                }
+                            }
+                            check.check(r);
+                        })?;
+                        if let Some(e) = err {
+                            return Err(e.into());
+                        }
+                        if got == 0 {
+                            if stop.load(Ordering::Relaxed) || idle.elapsed() > STALL {
+                                return Err(fail("fan-out reader stalled"));
+                            }
+                            std::thread::yield_now();
+                        } else {
+                            idle = Instant::now();
+                        }
+                    }
+                    check.finish()?;
+                    Ok((hist.value_at_quantile(0.5), hist.value_at_quantile(0.99)))
+                })
+            })
+            .collect();
+        let mut record = vec![0xA5u8; len];
+        let start = Instant::now();
+        let mut sent = Ok(());
+        for seq in 0..records {
+            stamp(&mut record, seq);
+            let now = epoch.elapsed().as_nanos() as u64;
+            record[8..16].copy_from_slice(&now.to_le_bytes());
+            if let Err(e) = tx.send(&record) {
+                sent = Err(e);
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+        }
+        let elapsed = start.elapsed();
+        let mut lag = Vec::new();
+        for handle in handles {
+            lag.push(
+                handle
+                    .join()
+                    .map_err(|_| fail("reader thread panicked"))??,
+            );
+        }
+        drop(tx);
+        sent?;
+        Ok(FanOut {
+            writer_rate: records as f64 / elapsed.as_secs_f64(),
+            lag,
+        })
+    })
+}
