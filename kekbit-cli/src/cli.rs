@@ -1,0 +1,321 @@
+//! The command line: every command and option, as clap parses them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kekbit_std::Durability;
+
+use crate::output::RecordFormat;
+use crate::units::{parse_duration, parse_size};
+
+/// Ultralight persistent data channels: look inside them, write them, and
+/// see how fast they are on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "kekbit", version, about, propagate_version = true)]
+#[command(
+    after_help = "Start with `kekbit demo`: one writer process streams to reader \
+                        processes over a /dev/shm channel and reports throughput and latency."
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a channel at PATH and write standard input into it, then close it.
+    Write(WriteArgs),
+    /// Print a channel's records, one per line.
+    Cat(CatArgs),
+    /// Show a channel's header, state, record count, space and heartbeat.
+    Info(InfoArgs),
+    /// Check every record and checksum of a channel.
+    Verify(VerifyArgs),
+    /// Stream records from a writer process to reader processes over a fresh
+    /// channel and report throughput and one-way latency.
+    Demo(DemoArgs),
+    /// The demo's writer process (started by `kekbit demo`).
+    #[command(hide = true)]
+    DemoWriter(DemoWriterArgs),
+    /// The demo's reader processes (started by `kekbit demo`).
+    #[command(hide = true)]
+    DemoReader(DemoReaderArgs),
+}
+
+/// How `write` cuts standard input into records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Framing {
+    /// One record per line; the newline is not stored (a final line without
+    /// one is a record too).
+    Lines,
+    /// Each record is a little-endian u32 length, then that many bytes.
+    Len32,
+}
+
+/// `kekbit write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Where to create the channel; it must not exist yet.
+    pub path: PathBuf,
+    /// Size of the record area: plain bytes or with a unit (64KiB, 1MiB, 1GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
+    pub capacity: u64,
+    /// The longest record allowed [default: the largest the capacity holds].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_record: Option<u64>,
+    /// Silence after which readers call the writer abandoned (500ms, 30s, 2m;
+    /// 0 turns detection off). The writer heartbeats while it waits for input.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Give every record a CRC32C checksum.
+    #[arg(long)]
+    pub checksums: bool,
+    /// When to flush records to storage: none, close, record (after each),
+    /// records:N (every N records) or bytes:SIZE (every SIZE bytes).
+    #[arg(long, value_name = "POLICY", value_parser = parse_sync, default_value = "none")]
+    pub sync: Durability,
+    /// How standard input is cut into records.
+    #[arg(long, value_enum, default_value_t = Framing::Lines)]
+    pub framing: Framing,
+    /// The channel id recorded in the header.
+    #[arg(long, value_name = "ID", default_value_t = 0)]
+    pub channel_id: u64,
+    /// The writer id recorded in the header.
+    #[arg(long, value_name = "ID", default_value_t = 0)]
+    pub writer_id: u64,
+}
+
+/// `kekbit cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// The channel to read.
+    pub path: PathBuf,
+    /// Keep waiting for new records until the channel is closed, full or
+    /// abandoned by its writer.
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Start at this position in the record area (a record boundary, as
+    /// `--format json` and `info` show them).
+    #[arg(long, value_name = "POSITION")]
+    pub from: Option<u32>,
+    /// How to print each record.
+    #[arg(long, value_enum, default_value_t = RecordFormat::Text)]
+    pub format: RecordFormat,
+}
+
+/// `kekbit info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The channel to describe.
+    pub path: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kekbit verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The channel to check.
+    pub path: PathBuf,
+}
+
+/// `kekbit demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Records to stream.
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 2_000_000)]
+    pub records: u64,
+    /// Reader processes [default: one per spare core, at least 1, at most 4].
+    #[arg(long, short = 'r', value_name = "R")]
+    pub readers: Option<u32>,
+    /// Payload bytes per record, at least 16 (a sequence number and a timestamp).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64")]
+    pub record_size: u64,
+    /// Folder to create the channel in [default: /dev/shm/kekbit where /dev/shm
+    /// exists, else kekbit in the temporary folder].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Give every record a CRC32C checksum (readers check each one).
+    #[arg(long)]
+    pub checksums: bool,
+}
+
+/// `kekbit demo-writer` (hidden).
+#[derive(Debug, Args)]
+pub struct DemoWriterArgs {
+    /// The channel to create.
+    pub path: PathBuf,
+    /// Records to write.
+    #[arg(long)]
+    pub records: u64,
+    /// Payload bytes per record.
+    #[arg(long)]
+    pub record_size: u32,
+    /// Channel id.
+    #[arg(long)]
+    pub channel_id: u64,
+    /// Give every record a checksum.
+    #[arg(long)]
+    pub checksums: bool,
+}
+
+/// `kekbit demo-reader` (hidden).
+#[derive(Debug, Args)]
+pub struct DemoReaderArgs {
+    /// The channel to read.
+    pub path: PathBuf,
+    /// Spin on the CPU while waiting for records, never yielding it.
+    #[arg(long)]
+    pub busy_spin: bool,
+}
+
+/// Parses a `--sync` policy.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_cli::cli::parse_sync;
+/// use kekbit_std::Durability;
+/// assert_eq!(parse_sync("records:64"), Ok(Durability::EveryRecords(64)));
+/// assert_eq!(parse_sync("bytes:1MiB"), Ok(Durability::EveryBytes(1 << 20)));
+/// assert!(parse_sync("sometimes").is_err());
+/// ```
+pub fn parse_sync(text: &str) -> Result<Durability, String> {
+    let help = "expected none, close, record, records:N or bytes:SIZE";
+    match text.trim() {
+        "none" => Ok(Durability::None),
+        "close" => Ok(Durability::OnClose),
+        "record" => Ok(Durability::EveryRecord),
+        other => {
+            if let Some(n) = other.strip_prefix("records:") {
+                match n.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(Durability::EveryRecords(n)),
+                    _ => Err(format!(
+                        "invalid sync policy '{text}': N must be a whole number above 0"
+                    )),
+                }
+            } else if let Some(size) = other.strip_prefix("bytes:") {
+                match parse_size(size) {
+                    Ok(n) if n > 0 => Ok(Durability::EveryBytes(n)),
+                    Ok(_) => Err(format!(
+                        "invalid sync policy '{text}': SIZE must be above 0"
+                    )),
+                    Err(e) => Err(format!("invalid sync policy '{text}': {e}")),
+                }
+            } else {
+                Err(format!("invalid sync policy '{text}': {help}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sync_policies() {
+        assert_eq!(parse_sync("none"), Ok(Durability::None));
+        assert_eq!(parse_sync("close"), Ok(Durability::OnClose));
+        assert_eq!(parse_sync("record"), Ok(Durability::EveryRecord));
+        assert_eq!(parse_sync("records:1"), Ok(Durability::EveryRecords(1)));
+        assert_eq!(parse_sync("bytes:4096"), Ok(Durability::EveryBytes(4096)));
+        for junk in [
+            "",
+            "always",
+            "records:",
+            "records:0",
+            "records:x",
+            "bytes:0",
+            "bytes:lots",
+        ] {
+            assert!(parse_sync(junk).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn parses_every_command() {
+        let cli = Cli::try_parse_from([
+            "kekbit",
+            "write",
+            "c.kekbit",
+            "--capacity",
+            "64KiB",
+            "--max-record",
+            "1KiB",
+            "--timeout",
+            "500ms",
+            "--checksums",
+            "--sync",
+            "records:8",
+            "--framing",
+            "len32",
+        ])
+        .unwrap();
+        let Command::Write(w) = cli.command else {
+            panic!("not write")
+        };
+        assert_eq!(w.capacity, 64 << 10);
+        assert_eq!(w.max_record, Some(1024));
+        assert_eq!(w.timeout, Duration::from_millis(500));
+        assert!(w.checksums);
+        assert_eq!(w.sync, Durability::EveryRecords(8));
+        assert_eq!(w.framing, Framing::Len32);
+
+        let cli = Cli::try_parse_from([
+            "kekbit", "cat", "c", "-f", "--from", "16", "--format", "json",
+        ])
+        .unwrap();
+        let Command::Cat(c) = cli.command else {
+            panic!("not cat")
+        };
+        assert!(c.follow);
+        assert_eq!(c.from, Some(16));
+        assert_eq!(c.format, RecordFormat::Json);
+
+        for args in [
+            &["kekbit", "info", "c", "--json"][..],
+            &["kekbit", "verify", "c"],
+            &[
+                "kekbit",
+                "demo",
+                "--records",
+                "10",
+                "--readers",
+                "1",
+                "--record-size",
+                "1KiB",
+                "--dir",
+                "/tmp",
+            ],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors_are_clap_errors() {
+        for args in [
+            &["kekbit"][..],
+            &["kekbit", "write"],
+            &["kekbit", "write", "c", "--capacity", "lots"],
+            &["kekbit", "write", "c", "--timeout", "30"],
+            &["kekbit", "cat", "c", "--format", "xml"],
+            &["kekbit", "cat", "c", "--from", "-8"],
+            &["kekbit", "frobnicate"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}
