@@ -154,8 +154,15 @@ fn main() {
 
     for (name, region) in channels {
         write(&dir, "header", name, &region[..HEADER_LEN]);
-        write(&dir, "reader", name, &raw(region, 0, [60_000, 120_000]));
+        let input = raw(region, 0, [60_000, 120_000]);
+        write(&dir, "reader", name, &input);
+        // `open_file`: a length byte (0: the file as written), then the region.
+        write(&dir, "open_file", name, &[&[0][..], &input].concat());
     }
+    let cut = |resize: u8, input: Vec<u8>| [vec![resize], input].concat();
+    write(&dir, "open_file", "truncated", &cut(8, raw(&closed, 0, [0, 0])));
+    write(&dir, "open_file", "extended", &cut(0x80 | 16, raw(&plain, 0, [0, 0])));
+    write(&dir, "open_file", "rebuilt", &cut(0, rebuilt(&checksummed, CHECKSUMS | RESEAL)));
     write(
         &dir,
         "reader",
