@@ -390,8 +390,10 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     /// end has been read. `Abandoned` means that neither the heartbeat word
     /// nor this reader's position has moved for longer than the header's
     /// timeout on `clock`, counted from the first call, and that the
-    /// heartbeat is not recent by `clock` either. With a timeout of 0 the
-    /// writer is never called abandoned.
+    /// heartbeat is not within one timeout of `clock`'s time either (before
+    /// or after it: a heartbeat slightly ahead is the writer beating while
+    /// this call was between its reads). With a timeout of 0 the writer is
+    /// never called abandoned.
     ///
     /// # Example
     ///
@@ -439,7 +441,13 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                 since: now,
             });
         }
-        let fresh_by_clock = self.heartbeat_age(clock).is_some_and(|age| age <= timeout);
+        // From the one pair read above, clock first: a reader delayed between
+        // the two reads sees the heartbeat ahead of `now`, never behind, so a
+        // heartbeat up to one timeout ahead is as fresh as one just behind.
+        // Reading the clock again here would pair a stale `now` with a newer
+        // heartbeat and call a writer that beat meanwhile abandoned.
+        let gap = (now as u32).wrapping_sub(heartbeat) as i32;
+        let fresh_by_clock = u64::from(gap.unsigned_abs()) <= timeout.min(i32::MAX as u64);
         let silent_for = self.watch.map_or(0, |w| now.saturating_sub(w.since));
         if silent_for > timeout && !fresh_by_clock {
             Status::Abandoned
@@ -757,6 +765,85 @@ mod tests {
         clock.0.set(5_000_015);
         assert_eq!(reader.status(&clock), Status::Open);
         clock.0.set(5_000_026);
+        assert_eq!(reader.status(&clock), Status::Abandoned);
+    }
+
+    /// Time as the reader sees it, with the writer beating every 10 ticks:
+    /// each reading of the clock may be followed by a scripted stall of the
+    /// reader, during which time passes and the writer keeps beating.
+    struct Stalling<R: Region> {
+        now: Cell<u64>,
+        stalls: core::cell::RefCell<std::vec::IntoIter<u64>>,
+        writer: core::cell::RefCell<Writer<R>>,
+    }
+
+    impl<R: Region> Clock for Stalling<R> {
+        fn now(&self) -> u64 {
+            let read = self.now.get();
+            let stall = self.stalls.borrow_mut().next().unwrap_or(0);
+            for tick in read + 1..=read + stall {
+                if tick % 10 == 0 {
+                    self.writer.borrow_mut().heartbeat(tick);
+                }
+            }
+            self.now.set(read + stall);
+            read
+        }
+    }
+
+    #[test]
+    fn a_reader_delayed_between_its_reads_never_abandons_a_beating_writer() {
+        // Found by loom-tests' heartbeat model: a reader that read the clock,
+        // stalled while the writer beat, then compared a second reading of
+        // the clock with the newer heartbeat, saw "the future" and, with an
+        // old `since`, reported the writer abandoned.
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1)
+            .timeout(10, TickUnit::Millis)
+            .creation_time(0);
+        let writer = Writer::create(&mut region, &config).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        let clock = Stalling {
+            now: Cell::new(0),
+            stalls: core::cell::RefCell::new(std::vec![20, 0, 0, 10].into_iter()),
+            writer: core::cell::RefCell::new(writer),
+        };
+        // The writer beats every 10 ticks, exactly the timeout, throughout.
+        for _ in 0..6 {
+            assert_eq!(reader.status(&clock), Status::Open);
+        }
+        assert_eq!(clock.now.get(), 30);
+        // Silent from 30 on: abandoned once the timeout has passed.
+        clock.now.set(40);
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.now.set(41);
+        assert_eq!(reader.status(&clock), Status::Abandoned);
+    }
+
+    #[test]
+    fn a_heartbeat_far_ahead_of_the_clock_is_not_fresh() {
+        // More than a timeout ahead is a different clock, not a delay: the
+        // reader times the silence itself.
+        let clock = Fake(Cell::new(0));
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1).timeout(10, TickUnit::Millis);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        writer.heartbeat(5_000);
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.0.set(10);
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.0.set(11);
+        assert_eq!(reader.status(&clock), Status::Abandoned);
+        // Seen at 11, still ahead at 22 but by less than a timeout: fresh,
+        // though the reader has watched it unchanged for 11 ticks.
+        writer.heartbeat(30);
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.0.set(22);
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.0.set(41);
         assert_eq!(reader.status(&clock), Status::Abandoned);
     }
 
