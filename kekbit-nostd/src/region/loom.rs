@@ -54,12 +54,14 @@ impl LoomRegion {
         }
     }
 
+    #[track_caller]
     fn read_chunks(&self, offset: usize, len: usize) {
         for chunk in chunk_range(offset, len) {
             self.chunks[chunk].with(|_| ());
         }
     }
 
+    #[track_caller]
     fn write_chunks(&self, offset: usize, len: usize) {
         for chunk in chunk_range(offset, len) {
             self.chunks[chunk].with_mut(|_| ());
@@ -116,6 +118,7 @@ unsafe impl Region for LoomRegion {
         self.words[offset / 4].store(value, order);
     }
 
+    #[track_caller]
     unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
         assert!(offset + src.len() <= self.len());
         self.write_chunks(offset, src.len());
@@ -124,6 +127,7 @@ unsafe impl Region for LoomRegion {
         self.sync_words(offset, src.len());
     }
 
+    #[track_caller]
     unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
         assert!(offset + dst.len() <= self.len());
         self.read_chunks(offset, dst.len());
@@ -133,6 +137,7 @@ unsafe impl Region for LoomRegion {
         };
     }
 
+    #[track_caller]
     unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
         assert!(offset + len <= self.len());
         self.read_chunks(offset, len);
@@ -140,6 +145,7 @@ unsafe impl Region for LoomRegion {
         unsafe { core::slice::from_raw_parts(self.raw().add(offset), len) }
     }
 
+    #[track_caller]
     unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
         assert!(offset + len <= self.len());
         self.write_chunks(offset, len);
