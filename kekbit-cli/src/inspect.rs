@@ -27,6 +27,26 @@ pub fn reader(channel: &ShmReader) -> Result<ChannelReader<'_>, CliError> {
 /// Rewrites header errors so they name where in the file the fault lies.
 pub fn describe_open_error(e: ChannelError) -> CliError {
     match e {
+        // The header is sound (its checksum matched) but the file is too
+        // short for it: the file was cut.
+        ChannelError::Header {
+            path,
+            source:
+                HeaderError::CapacityExceedsRegion {
+                    capacity,
+                    available,
+                },
+        } => {
+            let file_len = HEADER_LEN as u64 + available as u64;
+            let expected = HEADER_LEN as u64 + u64::from(capacity);
+            CliError::Path {
+                path,
+                cause: format!(
+                    "truncated at offset {file_len}: the file is {file_len} bytes but its \
+                     header describes {expected}"
+                ),
+            }
+        }
         ChannelError::Header { path, source } => {
             let cause = match header_fault_offset(&source) {
                 Some(offset) => format!("bad channel header at offset {offset}: {source}"),

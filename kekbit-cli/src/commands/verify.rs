@@ -9,7 +9,7 @@ use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET};
 
 use crate::cli::VerifyArgs;
 use crate::error::{CliError, CliResult, stdout_error};
-use crate::inspect::{self, End, describe_damage};
+use crate::inspect::{self, End, State, describe_damage};
 
 /// Runs `kekbit verify`.
 pub fn run(args: &VerifyArgs) -> CliResult {
@@ -21,30 +21,33 @@ pub fn run(args: &VerifyArgs) -> CliResult {
     if let End::Damaged(e) = walk.end {
         return Err(CliError::path(path, describe_damage(&e)));
     }
-    // Nothing is ever written after a finished channel's end marker, nor,
-    // in an open one, further past its end than one record the writer may
-    // be copying in now. Data there means a record's commit word was
-    // zeroed, cutting off the records after it (or the channel was resumed
-    // after a crash left a torn record there).
+    // Nothing is ever written after a finished channel's end marker, nor
+    // after the end of an abandoned one. In an open one with a live writer,
+    // data may lie one record past the end, the one being copied in now.
+    // Data anywhere else means a record's commit word was zeroed, cutting
+    // off the records after it (or the writer died in the middle of a
+    // record, which a resumed writer discards).
+    let timeout = inspect::ticks_to_duration(header.timeout_ticks, header.tick_unit);
+    let live = inspect::state(walk.end, reader.heartbeat_age(), timeout) == State::Open;
     let end = HEADER_LEN as u64 + u64::from(walk.end_position);
-    let quiet_from = if walk.end == End::Open {
-        end + PAYLOAD_OFFSET as u64 + u64::from(header.max_record_len).next_multiple_of(8)
+    let in_flight = if live {
+        PAYLOAD_OFFSET as u64 + u64::from(header.max_record_len).next_multiple_of(8)
     } else {
-        end
-    } + MARKER_LEN as u64;
+        0
+    };
+    let quiet_from = end + in_flight + MARKER_LEN as u64;
     if let Some(offset) = first_nonzero_byte(path, quiet_from)? {
         // A live writer may have appended records since the walk: if they
         // now reach past the data found, it was theirs.
         let more = inspect::walk(&mut reader);
-        let live =
-            walk.end == End::Open && HEADER_LEN as u64 + u64::from(more.end_position) > offset;
-        if !live {
+        let appended = live && HEADER_LEN as u64 + u64::from(more.end_position) > offset;
+        if !appended {
             return Err(CliError::path(
                 path,
                 format_args!(
                     "data after the end of the records at file offset {offset} (record offset \
-                     {}): records after a zeroed or damaged commit word at record offset {} \
-                     are cut off",
+                     {}): the commit word at record offset {} was zeroed, cutting off what \
+                     follows, or the writer died while writing that record",
                     offset - HEADER_LEN as u64,
                     walk.end_position
                 ),
