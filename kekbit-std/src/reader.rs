@@ -49,6 +49,20 @@ const OPEN_POLL_MAX: Duration = Duration::from_millis(10);
 /// assert_eq!(second.try_read()?, Some(&b"a"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A record cannot outlive its mapping (kekbit 0.3's records could):
+///
+/// ```compile_fail,E0597
+/// # use kekbit_std::ShmReader;
+/// # fn leak(path: &std::path::Path) -> Result<&'static [u8], kekbit_std::ChannelError> {
+/// let record = {
+///     let channel = ShmReader::open(path)?;
+///     let mut reader = channel.reader()?;
+///     reader.try_read()?.unwrap_or_default()
+/// }; // `channel` is unmapped here, while `record` would still point into it
+/// # Ok(record)
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ShmReader {
     region: MappedRegion,
@@ -126,11 +140,38 @@ impl ShmReader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_timeout(path: impl AsRef<Path>, timeout: Duration) -> Result<Self, ChannelError> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => Self::open_until(path, deadline),
+            None => Self::open_waiting(path.as_ref(), None),
+        }
+    }
+
+    /// Opens the channel at `path`, waiting until `deadline` for it to
+    /// appear; as [`open_timeout`](Self::open_timeout).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use kekbit_nostd::ChannelConfig;
+    /// use kekbit_std::{ShmReader, ShmWriter};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.kekbit");
+    /// let _writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let channel = ShmReader::open_until(&path, Instant::now() + Duration::from_secs(1))?;
+    /// assert_eq!(channel.header().capacity_bytes, 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_until(path: impl AsRef<Path>, deadline: Instant) -> Result<Self, ChannelError> {
+        Self::open_waiting(path.as_ref(), Some(deadline))
+    }
+
+    fn open_waiting(path: &Path, deadline: Option<Instant>) -> Result<Self, ChannelError> {
         let start = Instant::now();
-        let deadline = start.checked_add(timeout);
         let mut pause = Duration::from_micros(100);
         loop {
-            match Self::open(path.as_ref()) {
+            match Self::open(path) {
                 Err(ChannelError::NotFound { path }) => {
                     let now = Instant::now();
                     if deadline.is_some_and(|d| now >= d) {
@@ -501,3 +542,111 @@ impl<'a> Iterator for Blocking<'_, 'a> {
 }
 
 impl FusedIterator for Blocking<'_, '_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ShmWriter;
+    use kekbit_nostd::{ChannelConfig, TickUnit};
+
+    fn config() -> ChannelConfig {
+        ChannelConfig::new(1).capacity_bytes(4096)
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn readers_map_read_only_and_check_the_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let writer = ShmWriter::create(&path, &config()).unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        assert!(!channel.region().is_writable());
+        assert_eq!(channel.file_len(), HEADER_LEN + 4096);
+        drop(channel);
+        drop(writer);
+
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len((HEADER_LEN + 4096 + 8) as u64).unwrap();
+        let err = ShmReader::open(&path).unwrap_err();
+        assert!(
+            matches!(err, ChannelError::LengthMismatch { file_len, expected, .. }
+                if file_len == expected + 8),
+            "{err}"
+        );
+        file.set_len(100).unwrap();
+        let err = ShmReader::open(&path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ChannelError::Header {
+                    source: HeaderError::Truncated { len: 100, .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn read_timeout_waits_then_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let _writer = ShmWriter::create(&path, &config()).unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        for strategy in [
+            WaitStrategy::BusySpin,
+            WaitStrategy::Yield,
+            WaitStrategy::default(),
+        ] {
+            let mut reader = channel.reader().unwrap().with_wait_strategy(strategy);
+            let start = Instant::now();
+            assert_eq!(
+                reader.read_timeout(Duration::from_millis(20)).unwrap(),
+                None
+            );
+            assert!(start.elapsed() >= Duration::from_millis(20), "{strategy:?}");
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files, reads the clock
+    fn a_silent_writer_ends_the_blocking_iterator_as_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let config = config().timeout(100, TickUnit::Millis);
+        let mut writer = ShmWriter::create(&path, &config).unwrap();
+        writer.write(b"last words").unwrap();
+        // As if the process died: never closed, never heartbeats again.
+        std::mem::forget(writer);
+        let channel = ShmReader::open(&path).unwrap();
+        let mut reader = channel.reader().unwrap();
+        let start = Instant::now();
+        let items: Vec<_> = reader.blocking().collect();
+        let waited = start.elapsed();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap(), b"last words");
+        assert!(
+            matches!(items[1], Err(ChannelError::Abandoned { .. })),
+            "{:?}",
+            items[1]
+        );
+        assert!(waited >= Duration::from_millis(100), "{waited:?}");
+        assert_eq!(reader.status(), Status::Abandoned);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn records_outlive_the_reader_but_not_the_mapping() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let mut writer = ShmWriter::create(&path, &config()).unwrap();
+        writer.write(b"kept").unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        let record = {
+            let mut reader = channel.reader().unwrap();
+            reader.try_read().unwrap().unwrap()
+        };
+        assert_eq!(record, b"kept");
+    }
+}

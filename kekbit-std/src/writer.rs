@@ -129,7 +129,17 @@ impl WriterOptions {
             config.creation_time = SystemClock::new(config.tick_unit).now();
         }
         let capacity = config.capacity_bytes.unwrap_or(DEFAULT_CAPACITY_BYTES);
-        let file_len = HEADER_LEN + capacity as usize;
+        // Only a 32-bit target can fail here: 4 GiB does not fit its memory.
+        let Some(file_len) = usize::try_from(capacity)
+            .ok()
+            .and_then(|c| c.checked_add(HEADER_LEN))
+        else {
+            let e = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "too large for this address space",
+            );
+            return Err(ChannelError::io(path, "size the channel", e));
+        };
         // Reject a bad configuration before touching the file system.
         config
             .header_for(file_len)
@@ -697,5 +707,173 @@ impl std::fmt::Debug for Grant<'_> {
         f.debug_struct("Grant")
             .field("len", &self.grant.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ShmReader;
+    use kekbit_nostd::ReadError;
+
+    fn small() -> ChannelConfig {
+        ChannelConfig::new(1)
+            .capacity_bytes(4096)
+            .max_record_len(256)
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn creation_leaves_only_the_channel_and_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let writer = ShmWriter::create(&path, &small()).unwrap();
+        assert_eq!(names_in(dir.path()), ["c.kekbit"]);
+        drop(writer);
+        let err = ShmWriter::create(&path, &small()).unwrap_err();
+        assert!(matches!(err, ChannelError::AlreadyExists { .. }), "{err}");
+        assert_eq!(names_in(dir.path()), ["c.kekbit"]);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_bad_configuration_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/c.kekbit");
+        let err = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(12)).unwrap_err();
+        assert!(matches!(err, ChannelError::Config { .. }), "{err}");
+        assert!(!dir.path().join("sub").exists());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn the_file_is_exactly_header_plus_capacity_and_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let writer = ShmWriter::create(&path, &ChannelConfig::new(1)).unwrap();
+        let len = fs::metadata(&path).unwrap().len();
+        assert_eq!(len, (HEADER_LEN as u64) + u64::from(DEFAULT_CAPACITY_BYTES));
+        assert!(
+            writer.header().creation_time > 0,
+            "creation time from the system clock"
+        );
+        let unprefaulted = WriterOptions::new(small())
+            .prefault(false)
+            .create(dir.path().join("lazy.kekbit"))
+            .unwrap();
+        assert_eq!(unprefaulted.remaining_bytes(), 4096 - 8);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn grants_publish_on_commit_only_and_a_full_channel_ends_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let mut writer = ShmWriter::create(&path, &small()).unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        let mut reader = channel.reader().unwrap();
+
+        {
+            let _never_committed = writer.reserve(8).unwrap();
+        }
+        assert_eq!(reader.try_read().unwrap(), None);
+        let mut grant = writer.reserve(8).unwrap();
+        grant[..3].copy_from_slice(b"abc");
+        assert_eq!(grant.commit(3).unwrap(), 0);
+        assert_eq!(reader.try_read().unwrap(), Some(&b"abc"[..]));
+
+        let record = [7u8; 256];
+        let err = loop {
+            match writer.write(&record) {
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(err.write_error(), Some(WriteError::Full { .. })),
+            "{err}"
+        );
+        assert!(!writer.is_open());
+        let mut count = 0;
+        let end = loop {
+            match reader.try_read() {
+                Ok(Some(r)) => {
+                    assert_eq!(r, record);
+                    count += 1;
+                }
+                Ok(None) => panic!("a full channel must end"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(end.read_error(), Some(ReadError::Full));
+        assert_eq!(count + 1, writer.records_written());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn every_policy_flushes_when_it_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (Durability::None, 5, 5),
+            (Durability::OnClose, 5, 5),
+            (Durability::EveryRecord, 5, 0),
+            (Durability::EveryRecords(2), 5, 1),
+            (Durability::EveryRecords(0), 5, 0),
+            // 16-byte records: 48 bytes trigger a flush every third record.
+            (Durability::EveryBytes(48), 5, 2),
+        ];
+        for (i, (policy, writes, unsynced)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("{i}.kekbit"));
+            let mut writer = WriterOptions::new(small())
+                .durability(policy)
+                .create(&path)
+                .unwrap();
+            for _ in 0..writes {
+                writer.write(b"12345678").unwrap();
+            }
+            assert_eq!(writer.tail.unsynced_records, unsynced, "{policy:?}");
+            writer.flush().unwrap();
+            assert_eq!(writer.tail.unsynced_records, 0, "{policy:?}");
+            assert_eq!(writer.tail.synced_from, HEADER_LEN + writes * 16);
+            writer.write(b"after").unwrap();
+            writer.close().unwrap();
+            let channel = ShmReader::open(&path).unwrap();
+            assert_eq!(channel.reader().unwrap().records().count(), writes + 1);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files, reads the clock
+    fn writes_heartbeat_once_a_quarter_timeout_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let config = small().timeout(200, TickUnit::Millis);
+        let mut writer = ShmWriter::create(&path, &config).unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        let reader = channel.reader().unwrap();
+        let first = reader.inner().heartbeat();
+        writer.write(b"soon").unwrap();
+        assert_eq!(
+            reader.inner().heartbeat(),
+            first,
+            "too soon for a heartbeat"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        writer.write(b"later").unwrap();
+        let beat = reader.inner().heartbeat();
+        assert!(
+            beat.wrapping_sub(first) >= 50,
+            "heartbeat {first} -> {beat}"
+        );
+        assert!(reader.heartbeat_age().unwrap() < std::time::Duration::from_millis(100));
     }
 }
