@@ -28,12 +28,20 @@ pub struct SystemClock {
 }
 
 impl SystemClock {
-    /// A clock counting ticks of `unit`.
+    /// A clock counting ticks of `unit`; the type's example shows it.
     pub const fn new(unit: TickUnit) -> Self {
         Self { unit }
     }
 
     /// The unit this clock counts.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::TickUnit;
+    /// # use kekbit_std::SystemClock;
+    /// assert_eq!(SystemClock::new(TickUnit::Micros).unit(), TickUnit::Micros);
+    /// ```
     pub const fn unit(&self) -> TickUnit {
         self.unit
     }

@@ -103,7 +103,8 @@ pub enum ChannelError {
 }
 
 impl ChannelError {
-    /// The path of the channel (or folder) the error is about.
+    /// The path of the channel (or folder) the error is about; the type's
+    /// example shows it.
     pub fn path(&self) -> &Path {
         match self {
             Self::Io { path, .. }
@@ -143,6 +144,17 @@ impl ChannelError {
     }
 
     /// The core read error, if this is one.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::ReadError;
+    /// use kekbit_std::ChannelError;
+    ///
+    /// let e = ChannelError::Read { path: "c.kekbit".into(), source: ReadError::Full };
+    /// assert_eq!(e.read_error(), Some(ReadError::Full));
+    /// assert_eq!(e.write_error(), None);
+    /// ```
     pub fn read_error(&self) -> Option<ReadError> {
         match self {
             Self::Read { source, .. } => Some(*source),
@@ -150,7 +162,8 @@ impl ChannelError {
         }
     }
 
-    /// The core write error, if this is one.
+    /// The core write error, if this is one; see
+    /// [`ShmWriter::write`](crate::ShmWriter::write) for an example.
     pub fn write_error(&self) -> Option<WriteError> {
         match self {
             Self::Write { source, .. } => Some(*source),

@@ -78,7 +78,8 @@ impl MappedRegion {
         })
     }
 
-    /// Whether this is a writer's (read-write) mapping.
+    /// Whether this is a writer's (read-write) mapping; see
+    /// [`ShmReader::region`](crate::ShmReader::region) for an example.
     pub fn is_writable(&self) -> bool {
         self.inner.writable
     }

@@ -73,6 +73,20 @@ pub struct ShmReader {
 impl ShmReader {
     /// Opens the channel at `path` read-only; fails at once if it is not
     /// there ([`ChannelError::NotFound`]) or not valid.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_std::{ChannelError, ShmReader};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("not-a-channel");
+    /// std::fs::write(&path, [0u8; 4096])?;
+    /// let err = ShmReader::open(&path).unwrap_err();
+    /// assert!(matches!(err, ChannelError::Header { .. }));
+    /// println!("{err}"); // names the path, then what is wrong
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ChannelError> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| {
@@ -194,6 +208,21 @@ impl ShmReader {
     ///
     /// It re-validates the header, which never changes once published; an
     /// error here means something other than the writer overwrote it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// writer.write(b"x")?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// assert_eq!(reader.try_read()?, Some(&b"x"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reader(&self) -> Result<ChannelReader<'_>, ChannelError> {
         let reader = Reader::open(&self.region).map_err(|source| ChannelError::Header {
             path: self.path.clone(),
@@ -208,22 +237,56 @@ impl ShmReader {
     }
 
     /// The channel's header.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let channel = ShmReader::open(&path)?;
+    /// assert_eq!(channel.header().capacity_bytes, 4096);
+    /// assert_eq!(channel.path(), path);
+    /// assert_eq!(channel.file_len(), 128 + 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(&self) -> &Header {
         &self.header
     }
 
-    /// The channel's path.
+    /// The channel's path; see [`header`](Self::header) for an example.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The file's length in bytes: header plus record area.
+    /// The file's length in bytes: header plus record area; see
+    /// [`header`](Self::header) for an example.
     pub fn file_len(&self) -> usize {
         self.region.len()
     }
 
     /// The read-only mapping, for the core's own readers and
     /// [`Poller`](kekbit_nostd::Poller).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// use kekbit_nostd::{Poller, Reader};
+    /// writer.write(b"polled")?;
+    /// let channel = ShmReader::open(&path)?;
+    /// assert!(!channel.region().is_writable());
+    /// let mut poller = Poller::<_, 4>::new();
+    /// let id = poller.add(Reader::open(channel.region())?).unwrap();
+    /// assert_eq!(poller.poll(), Some((id, Ok(&b"polled"[..]))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn region(&self) -> &MappedRegion {
         &self.region
     }
@@ -328,11 +391,28 @@ impl<'a> ChannelReader<'a> {
     }
 
     /// Changes how this reader waits.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// use kekbit_std::WaitStrategy;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// assert_eq!(reader.wait_strategy(), WaitStrategy::default());
+    /// reader.set_wait_strategy(WaitStrategy::BusySpin);
+    /// assert_eq!(reader.wait_strategy(), WaitStrategy::BusySpin);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
         self.wait = strategy;
     }
 
-    /// How this reader waits.
+    /// How this reader waits; see [`set_wait_strategy`](Self::set_wait_strategy).
     pub fn wait_strategy(&self) -> WaitStrategy {
         self.wait
     }
@@ -343,13 +423,32 @@ impl<'a> ChannelReader<'a> {
     /// [`ChannelError::Read`] with [`ReadError::Closed`] or
     /// [`ReadError::Full`] ([`ChannelError::is_end`]); on damage, the
     /// reader stays put and returns the same error again.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// assert_eq!(reader.try_read()?, None);
+    /// writer.write(b"one")?;
+    /// assert_eq!(reader.try_read()?, Some(&b"one"[..]));
+    /// drop(writer);
+    /// assert!(reader.try_read().unwrap_err().is_end());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn try_read(&mut self) -> Result<Option<&'a [u8]>, ChannelError> {
         self.reader.try_read().map_err(|e| self.read_error(e))
     }
 
     /// Returns the next record, waiting up to `timeout` for one; `Ok(None)`
-    /// if none came. Errors as [`try_read`](Self::try_read).
+    /// if none came. Errors as [`try_read`](Self::try_read). The type's
+    /// example shows it.
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<Option<&'a [u8]>, ChannelError> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.read_until(deadline),
@@ -434,6 +533,23 @@ impl<'a> ChannelReader<'a> {
 
     /// The records committed now, without waiting: the core's fused
     /// iterator (ends when caught up; call again to poll).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// writer.write(b"a")?;
+    /// writer.write(b"b")?;
+    /// assert_eq!(reader.records().count(), 2);
+    /// assert_eq!(reader.records().count(), 0); // caught up
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn records(&mut self) -> Records<'_, 'a, MappedRegion> {
         self.reader.records()
     }
@@ -463,6 +579,22 @@ impl<'a> ChannelReader<'a> {
 
     /// Time since the writer's last heartbeat, by the [`SystemClock`];
     /// `None` if the heartbeat lies in the future or too far back to tell.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// # use std::time::Duration;
+    /// writer.heartbeat();
+    /// let channel = ShmReader::open(&path)?;
+    /// let age = channel.reader()?.heartbeat_age().expect("a fresh heartbeat");
+    /// assert!(age < Duration::from_secs(60));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn heartbeat_age(&self) -> Option<Duration> {
         self.reader
             .heartbeat_age(&self.clock)
@@ -470,27 +602,63 @@ impl<'a> ChannelReader<'a> {
     }
 
     /// Offset in the record area of the next record this reader reads.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// writer.write(b"first")?;
+    /// let second = writer.write(b"second")?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// assert_eq!(reader.position(), 0);
+    /// reader.seek(second)?;
+    /// assert_eq!(reader.position(), second);
+    /// assert_eq!(reader.try_read()?, Some(&b"second"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn position(&self) -> u32 {
         self.reader.position()
     }
 
     /// Moves to `position`, which must be a record boundary; see
-    /// [`Reader::seek`](kekbit_nostd::Reader::seek).
+    /// [`Reader::seek`](kekbit_nostd::Reader::seek), and
+    /// [`position`](Self::position) for an example.
     pub fn seek(&mut self, position: u32) -> Result<(), SeekError> {
         self.reader.seek(position)
     }
 
     /// The channel's header.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let reader = channel.reader()?;
+    /// assert_eq!(reader.header().channel_id, 1);
+    /// assert_eq!(reader.path(), path);
+    /// assert_eq!(reader.inner().position(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(&self) -> &Header {
         self.reader.header()
     }
 
-    /// The channel's path.
+    /// The channel's path; see [`header`](Self::header) for an example.
     pub fn path(&self) -> &'a Path {
         self.path
     }
 
-    /// The core reader underneath.
+    /// The core reader underneath; see [`header`](Self::header) for an example.
     pub fn inner(&self) -> &Reader<'a, MappedRegion> {
         &self.reader
     }

@@ -76,11 +76,42 @@ impl SharedWriter {
     }
 
     /// Appends one record; see [`ShmWriter::write`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{SharedWriter, ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = SharedWriter::new(ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?);
+    /// writer.write(b"from any thread")?;
+    /// writer.heartbeat();
+    /// writer.flush()?;
+    /// writer.close()?;
+    /// let channel = ShmReader::open(&path)?;
+    /// assert_eq!(channel.reader()?.records().count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, payload: &[u8]) -> Result<u32, ChannelError> {
         self.lock().write(payload)
     }
 
     /// Encodes one record through `handler`; see [`ShmWriter::write_with`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{SharedWriter, ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = SharedWriter::new(ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?);
+    /// use kekbit_nostd::{Handler, PlainHandler, SequenceHandler};
+    /// let mut handler = SequenceHandler::new(1).chain(PlainHandler);
+    /// writer.write_with(&mut handler, "numbered")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_with<H, E>(&self, handler: &mut H, record: &E) -> Result<u32, ChannelError>
     where
         H: Handler + ?Sized,
@@ -89,23 +120,39 @@ impl SharedWriter {
         self.lock().write_with(handler, record)
     }
 
-    /// Stores a heartbeat now; see [`ShmWriter::heartbeat`].
+    /// Stores a heartbeat now; see [`ShmWriter::heartbeat`], and
+    /// [`write`](Self::write) for an example.
     pub fn heartbeat(&self) {
         self.lock().heartbeat();
     }
 
-    /// Flushes every record written so far; see [`ShmWriter::flush`].
+    /// Flushes every record written so far; see [`ShmWriter::flush`], and
+    /// [`write`](Self::write) for an example.
     pub fn flush(&self) -> Result<(), ChannelError> {
         self.lock().flush()
     }
 
     /// Closes the channel and applies the durability policy; see
-    /// [`ShmWriter::close`].
+    /// [`ShmWriter::close`], and [`write`](Self::write) for an example.
     pub fn close(self) -> Result<(), ChannelError> {
         self.into_inner().close()
     }
 
     /// The writer, unshared.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{SharedWriter, ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = SharedWriter::new(ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?);
+    /// writer.write(b"shared")?;
+    /// let writer: ShmWriter = writer.into_inner();
+    /// assert_eq!(writer.records_written(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(self) -> ShmWriter {
         self.inner
             .into_inner()

@@ -84,6 +84,20 @@ impl WriterOptions {
     /// published, so writes never pay a page fault. Turn it off for huge,
     /// sparsely used channels: it allocates all of the file's memory (on
     /// tmpfs) or blocks (on disk) at once.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::WriterOptions;
+    /// # let dir = tempfile::tempdir()?;
+    /// // 1 GiB of address space, paid for page by page as it fills.
+    /// let writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(1 << 30))
+    ///     .prefault(false)
+    ///     .create(dir.path().join("sparse.kekbit"))?;
+    /// assert_eq!(writer.header().capacity_bytes, 1 << 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn prefault(mut self, on: bool) -> Self {
         self.prefault = on;
@@ -119,6 +133,19 @@ impl WriterOptions {
     ///
     /// If the process dies between the link and the removal of the
     /// temporary name, a hidden `.*.tmp` file is left in the folder.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ChannelError, WriterOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// let options = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096));
+    /// let path = dir.path().join("nested/folders/c.kekbit");
+    /// let _writer = options.create(&path)?;
+    /// assert!(matches!(options.create(&path), Err(ChannelError::AlreadyExists { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(&self, path: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
         let path = path.as_ref();
         let mut config = self.config;
@@ -602,6 +629,24 @@ impl ShmWriter {
     /// Closes the channel (readers see every record, then the end) and, under
     /// any policy but [`Durability::None`], flushes it. Dropping the writer
     /// does the same but cannot report a flush error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # use kekbit_std::ShmReader;
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// writer.write(b"the end")?;
+    /// writer.close()?;
+    /// let channel = ShmReader::open(&path)?;
+    /// let mut reader = channel.reader()?;
+    /// assert_eq!(reader.try_read()?, Some(&b"the end"[..]));
+    /// assert!(reader.try_read().unwrap_err().is_end());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(mut self) -> Result<(), ChannelError> {
         self.close_inner()
     }
@@ -619,36 +664,115 @@ impl ShmWriter {
     }
 
     /// The channel's path.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// assert_eq!(writer.path(), path);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.tail.path
     }
 
     /// The channel's header.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = ShmWriter::create(&path, &ChannelConfig::new(9).capacity_bytes(4096))?;
+    /// assert_eq!(writer.header().channel_id, 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn header(&self) -> &Header {
         self.writer.header()
     }
 
     /// The durability policy.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// # use kekbit_std::Durability;
+    /// let writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// assert_eq!(writer.durability(), Durability::None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn durability(&self) -> Durability {
         self.tail.durability
     }
 
     /// Offset in the record area where the next record goes.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// writer.write(b"12345")?; // 8 bytes of framing, payload padded to 8
+    /// assert_eq!(writer.position(), 16);
+    /// assert_eq!(writer.remaining_bytes(), 4096 - 16 - 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn position(&self) -> u32 {
         self.writer.position()
     }
 
-    /// Bytes left for records, framing included.
+    /// Bytes left for records, framing included; the end marker's 8 bytes
+    /// are kept aside. See [`position`](Self::position) for an example.
     pub fn remaining_bytes(&self) -> u32 {
         self.writer.remaining_bytes()
     }
 
     /// Records written by this writer.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// writer.write(b"a")?;
+    /// assert_eq!(writer.records_written(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn records_written(&self) -> u64 {
         self.writer.records_written()
     }
 
-    /// Whether the channel still accepts records.
+    /// Whether the channel still accepts records: false once it is full.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(64))?;
+    /// assert!(writer.is_open());
+    /// while writer.write(b"fill").is_ok() {}
+    /// assert!(!writer.is_open());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_open(&self) -> bool {
         self.writer.is_open()
     }
@@ -681,6 +805,25 @@ pub struct Grant<'w> {
 impl Grant<'_> {
     /// Publishes the first `len` bytes as one record, applies the
     /// durability policy, and returns the record's position.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::ShmWriter;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let mut writer = ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?;
+    /// let mut grant = writer.reserve(100)?;
+    /// let n = {
+    ///     let text = b"only what was written";
+    ///     grant[..text.len()].copy_from_slice(text);
+    ///     text.len()
+    /// };
+    /// assert_eq!(grant.commit(n)?, 0);
+    /// assert_eq!(writer.position(), 8 + 24);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit(self, len: usize) -> Result<u32, ChannelError> {
         let Self { grant, tail } = self;
         let position = grant.commit(len).map_err(|e| tail.write_error(e))?;
