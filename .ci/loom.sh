@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Loom models of the writer/reader protocol (see loom-tests/README.md), then
+# the negative control: a second build whose writer publishes with `Relaxed`
+# (`--cfg kekbit_weakened`), where the one model that runs must fail, for the
+# right reason (the test checks loom's report and is `should_panic`).
+# Both builds are `--release`, each in its own target directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .ci/lib.sh
+
+export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3}
+# Loom reports name the protocol's lines; full backtraces add nothing here.
+export RUST_BACKTRACE=0
+
+step "loom: models (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"
+t0=$SECONDS
+RUSTFLAGS="--cfg loom" cargo test -p loom-tests --release --locked \
+    --target-dir loom-tests/target -- --nocapture
+printf 'loom models: %ss (build included)\n' $((SECONDS - t0))
+
+step "loom: negative control (publish weakened to Relaxed; must fail)"
+t0=$SECONDS
+# --nocapture shows the failure loom reports; the test passes only if the
+# model failed with a race on the payload bytes or a wrong payload.
+RUSTFLAGS="--cfg loom --cfg kekbit_weakened" cargo test -p loom-tests --release --locked \
+    --target-dir loom-tests/target/weakened -- --nocapture
+printf 'loom negative control: %ss (build included)\n' $((SECONDS - t0))
