@@ -18,9 +18,10 @@ const TOUCH_STRIDE: usize = 4096;
 /// readers run the core protocol on.
 ///
 /// Users only ever borrow one (inside a [`ChannelReader`](crate::ChannelReader)
-/// or through [`ShmWriter::region`](crate::ShmWriter::region)); it is not
-/// `Clone`, so no safe code can build a second [`Writer`](kekbit_nostd::Writer)
-/// on it. A reader's region is mapped read-only: a store through it would
+/// or through [`ShmReader::region`](crate::ShmReader::region)), and only
+/// read-only ones: a writer's is owned by its [`ShmWriter`](crate::ShmWriter).
+/// It is not `Clone` and has no public constructor, so no safe code can
+/// build a second [`Writer`](kekbit_nostd::Writer) on a mapping. A reader's region is mapped read-only: a store through it would
 /// fault, and none is ever made, since only writers store.
 ///
 /// Like every memory-mapped file, it assumes that only the channel's kekbit
