@@ -161,6 +161,9 @@ pub struct DemoWriterArgs {
     /// Give every record a checksum.
     #[arg(long)]
     pub checksums: bool,
+    /// Records at the end of the stream to send paced, for latency.
+    #[arg(long, default_value_t = 0)]
+    pub paced: u64,
 }
 
 /// `kekbit demo-reader` (hidden).
@@ -171,6 +174,9 @@ pub struct DemoReaderArgs {
     /// Spin on the CPU while waiting for records, never yielding it.
     #[arg(long)]
     pub busy_spin: bool,
+    /// Sequence number of the first paced record (the latency phase).
+    #[arg(long, default_value_t = 0)]
+    pub paced_from: u64,
 }
 
 /// Parses a `--sync` policy.

@@ -2,11 +2,14 @@
 //! over a fresh channel; each record carries a timestamp, so the readers
 //! measure one-way latency as well as throughput.
 //!
-//! The parent process only orchestrates. It starts `kekbit demo-writer`
-//! (creates the channel, says `ready`, waits for `go`, streams, says
-//! `progress K` now and then and `done N NANOS` at the end) and R times
-//! `kekbit demo-reader` (opens the channel, says `ready`, reads to the end,
-//! says `result ...`), all through pipes, then prints the table.
+//! The parent process only orchestrates, through pipes. It starts
+//! `kekbit demo-writer`, which creates the channel and says `ready`, and R
+//! times `kekbit demo-reader`, which open it and say `ready`. On `go` the
+//! writer streams most records flat out (throughput), saying `progress K`
+//! now and then and `fast-done` at the end of that phase; each reader says
+//! `caught-up` once it has read them all. On `paced` the writer sends the
+//! rest one every 2 µs (latency) and says `done NANOS`; each reader reads
+//! to the close and says `result ...`. Then the parent prints the table.
 
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
@@ -20,7 +23,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use kekbit_nostd::format::{MARKER_LEN, MAX_CAPACITY, PAYLOAD_OFFSET};
 use kekbit_nostd::{ChannelConfig, TickUnit};
-use kekbit_std::{ShmReader, WaitStrategy, WriterOptions, default_root, storage_path};
+use kekbit_std::{ShmReader, ShmWriter, WaitStrategy, WriterOptions, default_root, storage_path};
 
 use crate::cli::{DemoArgs, DemoReaderArgs, DemoWriterArgs};
 use crate::error::{CliError, CliResult, stdout_error};
@@ -33,6 +36,20 @@ pub const DEMO_CHANNEL_ID: u64 = 0x6b62_6465_6d6f;
 
 /// Bytes at the start of every demo record: sequence number, timestamp.
 const STAMP_LEN: usize = 16;
+
+/// In the flat-out phase, every this many records (and the first and the
+/// last) carry a timestamp; the others carry 0. Reading the clock costs
+/// more than writing or reading a small record, so stamping each one would
+/// measure the clock rather than the channel.
+const SAMPLE_EVERY: u64 = 16;
+
+/// The paced phase's records: a tenth of the stream, at most this many.
+const MAX_PACED: u64 = 50_000;
+
+/// One paced record every this many nanoseconds (500,000 a second): slow
+/// enough for any reader to keep up, so the latency measured is the
+/// channel's, not a queue's.
+const PACE_NANOS: u64 = 2_000;
 
 /// The demo channel's writer timeout: readers give up on a writer this
 /// long silent.
@@ -77,7 +94,9 @@ pub fn run(args: &DemoArgs) -> CliResult {
         .arg("--record-size")
         .arg(plan.record_size.to_string())
         .arg("--channel-id")
-        .arg(DEMO_CHANNEL_ID.to_string());
+        .arg(DEMO_CHANNEL_ID.to_string())
+        .arg("--paced")
+        .arg(plan.paced.to_string());
     if args.checksums {
         writer_cmd.arg("--checksums");
     }
@@ -87,7 +106,10 @@ pub fn run(args: &DemoArgs) -> CliResult {
     let mut readers = Vec::new();
     for i in 1..=plan.readers {
         let mut cmd = Command::new(&exe);
-        cmd.arg("demo-reader").arg(&path);
+        cmd.arg("demo-reader")
+            .arg(&path)
+            .arg("--paced-from")
+            .arg(plan.fast().to_string());
         if plan.busy_spin {
             cmd.arg("--busy-spin");
         }
@@ -107,7 +129,7 @@ pub fn run(args: &DemoArgs) -> CliResult {
     }
 
     let bar = progress_bar(plan.records);
-    let streamed = writer.send_go().and_then(|()| writer.follow_progress(&bar));
+    let streamed = stream(&mut writer, &mut readers, &bar);
     bar.finish_and_clear();
     let writer_done = match streamed {
         Ok(done) => done,
@@ -142,12 +164,19 @@ struct Plan {
     records: u64,
     readers: u32,
     record_size: u32,
+    /// Records of the paced phase, at the end of the stream.
+    paced: u64,
     capacity: u64,
     root: PathBuf,
     busy_spin: bool,
 }
 
 impl Plan {
+    /// Records of the flat-out phase, at the start of the stream.
+    fn fast(&self) -> u64 {
+        self.records - self.paced
+    }
+
     fn new(args: &DemoArgs) -> CliResult<Self> {
         if args.records == 0 {
             return Err(CliError::Usage(String::from(
@@ -189,6 +218,7 @@ impl Plan {
             records: args.records,
             readers,
             record_size,
+            paced: (args.records / 10).min(MAX_PACED),
             capacity,
             root: args.dir.clone().unwrap_or_else(default_root),
             // Spinning readers give the lowest latency, but only while every
@@ -270,45 +300,44 @@ impl Proc {
     }
 
     fn expect_ready(&mut self) -> CliResult {
-        match self.next_line()? {
-            Some(line) if line == "ready" => Ok(()),
-            _ => Err(self.failure()),
-        }
+        self.expect("ready")
     }
 
-    fn send_go(&mut self) -> CliResult {
+    /// Sends one command line to the process.
+    fn tell(&mut self, command: &str) -> CliResult {
         let name = &self.name;
         let stdin = self
             .child
             .stdin
             .as_mut()
             .ok_or_else(|| CliError::Other(format!("demo {name} has no input pipe")))?;
-        stdin
-            .write_all(b"go\n")
+        writeln!(stdin, "{command}")
             .and_then(|()| stdin.flush())
-            .map_err(|e| CliError::Other(format!("cannot start the demo {name}: {e}")))
+            .map_err(|e| CliError::Other(format!("cannot reach the demo {name}: {e}")))
     }
 
-    /// Moves the bar with the writer's progress until it says `done`.
-    fn follow_progress(&mut self, bar: &ProgressBar) -> CliResult<WriterDone> {
+    /// Moves the bar with the writer's progress until it says `until`;
+    /// returns the rest of that line.
+    fn follow_progress(&mut self, bar: &ProgressBar, until: &str) -> CliResult<String> {
         loop {
             let Some(line) = self.next_line()? else {
                 return Err(self.failure());
             };
-            let mut words = line.split_whitespace();
-            match (words.next(), words.next(), words.next()) {
-                (Some("progress"), Some(n), None) => {
-                    if let Ok(n) = n.parse() {
-                        bar.set_position(n);
-                    }
+            if let Some(n) = line.strip_prefix("progress ") {
+                if let Ok(n) = n.parse() {
+                    bar.set_position(n);
                 }
-                (Some("done"), Some(records), Some(nanos)) => {
-                    if let (Ok(records), Ok(nanos)) = (records.parse(), nanos.parse()) {
-                        return Ok(WriterDone { records, nanos });
-                    }
-                }
-                _ => {}
+            } else if let Some(rest) = line.strip_prefix(until) {
+                return Ok(rest.trim().to_string());
             }
+        }
+    }
+
+    /// Waits for the process to say `line`.
+    fn expect(&mut self, line: &str) -> CliResult {
+        match self.next_line()? {
+            Some(got) if got == line => Ok(()),
+            _ => Err(self.failure()),
         }
     }
 
@@ -363,6 +392,21 @@ fn child_error(name: &str, stderr: &str, status: &str) -> CliError {
     }
 }
 
+/// Runs the stream: flat out, then (once every reader caught up) paced.
+fn stream(writer: &mut Proc, readers: &mut [Proc], bar: &ProgressBar) -> CliResult<WriterDone> {
+    writer.tell("go")?;
+    writer.follow_progress(bar, "fast-done")?;
+    for reader in readers.iter_mut() {
+        reader.expect("caught-up")?;
+    }
+    writer.tell("paced")?;
+    let nanos = writer.follow_progress(bar, "done")?;
+    let fast_nanos = nanos
+        .parse()
+        .map_err(|_| CliError::Other(format!("the demo writer reported {nanos:?} as its time")))?;
+    Ok(WriterDone { fast_nanos })
+}
+
 fn stop_all(writer: &mut Proc, readers: &mut [Proc]) {
     writer.kill();
     for reader in readers {
@@ -383,10 +427,9 @@ fn progress_bar(records: u64) -> ProgressBar {
     bar
 }
 
-/// What the writer reports at the end.
+/// What the writer reports at the end: how long the flat-out phase took.
 struct WriterDone {
-    records: u64,
-    nanos: u64,
+    fast_nanos: u64,
 }
 
 /// What a reader reports at the end.
@@ -394,10 +437,11 @@ struct WriterDone {
 struct ReaderResult {
     records: u64,
     payload_bytes: u64,
-    /// Writer's timestamp in the first record.
-    first_sent: u64,
-    /// When the reader read the last record.
-    last_read: u64,
+    /// From the writer's timestamp in the first record to this reader
+    /// reading the last record of the flat-out phase; 0 without one.
+    fast_nanos: u64,
+    /// Latency samples: the paced phase's records.
+    samples: u64,
     p50: u64,
     p99: u64,
     p999: u64,
@@ -410,8 +454,8 @@ impl ReaderResult {
             "result {} {} {} {} {} {} {} {}",
             self.records,
             self.payload_bytes,
-            self.first_sent,
-            self.last_read,
+            self.fast_nanos,
+            self.samples,
             self.p50,
             self.p99,
             self.p999,
@@ -429,8 +473,8 @@ impl ReaderResult {
         let [
             records,
             payload_bytes,
-            first_sent,
-            last_read,
+            fast_nanos,
+            samples,
             p50,
             p99,
             p999,
@@ -442,8 +486,8 @@ impl ReaderResult {
         Some(Self {
             records,
             payload_bytes,
-            first_sent,
-            last_read,
+            fast_nanos,
+            samples,
             p50,
             p99,
             p999,
@@ -461,56 +505,67 @@ fn print_table(
 ) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let payload = u64::from(plan.record_size);
+    let payload = f64::from(plan.record_size);
+    let fast = plan.fast();
+    let throughput = |nanos: u64| -> (String, String) {
+        if fast < 2 || nanos == 0 {
+            return (String::from("-"), String::from("-"));
+        }
+        let per_sec = fast as f64 * 1e9 / nanos as f64;
+        (
+            human_rate(per_sec),
+            format!("{:.2}", per_sec * payload / 1e9),
+        )
+    };
+    let latency = |r: &ReaderResult, value: u64| {
+        if r.samples == 0 {
+            String::from("-")
+        } else {
+            human_nanos(value)
+        }
+    };
     writeln!(out)?;
     writeln!(
         out,
         "{:<10} {:>12} {:>8} {:>10} {:>10} {:>10} {:>10}",
         "", "records/s", "GB/s", "p50", "p99", "p99.9", "max"
     )?;
-    let rate = |records: u64, nanos: u64| records as f64 * 1e9 / nanos.max(1) as f64;
-    let writer_rate = rate(writer.records, writer.nanos);
-    writeln!(
-        out,
-        "{:<10} {:>12} {:>8.2}",
-        "writer",
-        human_rate(writer_rate),
-        writer_rate * payload as f64 / 1e9
-    )?;
+    let (rate, gbs) = throughput(writer.fast_nanos);
+    writeln!(out, "{:<10} {rate:>12} {gbs:>8}", "writer")?;
     for (i, r) in readers.iter().enumerate() {
-        let rate = rate(r.records, r.last_read.saturating_sub(r.first_sent));
+        let (rate, gbs) = throughput(r.fast_nanos);
         writeln!(
             out,
-            "{:<10} {:>12} {:>8.2} {:>10} {:>10} {:>10} {:>10}",
+            "{:<10} {rate:>12} {gbs:>8} {:>10} {:>10} {:>10} {:>10}",
             format!("reader {}", i + 1),
-            human_rate(rate),
-            rate * payload as f64 / 1e9,
-            human_nanos(r.p50),
-            human_nanos(r.p99),
-            human_nanos(r.p999),
-            human_nanos(r.max)
+            latency(r, r.p50),
+            latency(r, r.p99),
+            latency(r, r.p999),
+            latency(r, r.max)
         )?;
     }
     writeln!(out)?;
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
     writeln!(
         out,
-        "Latency is one-way: from the writer's timestamp in each record to the reader \
-         reading it (CLOCK_MONOTONIC)."
+        "Throughput: the first {fast} records, written flat out; each reader reads every record."
     )?;
     writeln!(
         out,
-        "Readers {} for records; the machine has {} core{}.",
+        "Latency: one-way, from the writer's CLOCK_MONOTONIC timestamp in each of the last {} \
+         records (one every {}) to the reader reading it.",
+        plan.paced,
+        human_nanos(PACE_NANOS)
+    )?;
+    writeln!(
+        out,
+        "Readers {} while they wait; this machine has {cores} core{}.",
         if plan.busy_spin {
             "busy-spin"
         } else {
             "spin, then yield the CPU,"
         },
-        thread::available_parallelism().map_or(1, |n| n.get()),
-        if thread::available_parallelism().map_or(1, |n| n.get()) == 1 {
-            ""
-        } else {
-            "s"
-        }
+        if cores == 1 { "" } else { "s" }
     )?;
     writeln!(out)?;
     let kekbit = command_name(exe);
@@ -614,43 +669,88 @@ pub fn run_writer(args: &DemoWriterArgs) -> CliResult {
         .and_then(|()| out.flush())
         .map_err(stdout_error)?;
 
-    // Wait for `go`, heartbeating so the readers do not give up on us.
+    // The parent's commands, read on their own thread so this one can
+    // heartbeat while it waits: the readers must not give up on us.
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let mut line = String::new();
-        let _ = io::stdin().lock().read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    loop {
-        match rx.recv_timeout(Duration::from_millis(WRITER_TIMEOUT_MS / 4)) {
-            Ok(line) if line.trim() == "go" => break,
-            Ok(_) | Err(RecvTimeoutError::Disconnected) => {
-                writer.close()?;
-                return Err(CliError::Other(String::from(
-                    "the demo was called off before it started",
-                )));
+        for line in io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
             }
-            Err(RecvTimeoutError::Timeout) => writer.heartbeat(),
         }
-    }
+    });
+    let wait_for = |command: &str, writer: &mut ShmWriter| -> CliResult {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(WRITER_TIMEOUT_MS / 4)) {
+                Ok(line) if line.trim() == command => return Ok(()),
+                Ok(_) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(CliError::Other(String::from("the demo was called off")));
+                }
+                Err(RecvTimeoutError::Timeout) => writer.heartbeat(),
+            }
+        }
+    };
+    wait_for("go", &mut writer)?;
 
     let mut record = vec![0u8; STAMP_LEN];
     record.extend(FILLER.iter().copied().cycle().take(record_size - STAMP_LEN));
+    let fast = args.records.saturating_sub(args.paced);
     let step = (args.records / 100).max(1);
-    let start = monotonic_nanos();
-    for seq in 0..args.records {
-        record[..8].copy_from_slice(&seq.to_le_bytes());
-        record[8..STAMP_LEN].copy_from_slice(&monotonic_nanos().to_le_bytes());
-        writer.write(&record)?;
-        if seq % step == step - 1 {
+    let mut until_progress = step;
+    let mut progress = |seq: u64, out: &mut io::StdoutLock<'_>| -> CliResult {
+        until_progress -= 1;
+        if until_progress == 0 {
+            until_progress = step;
             writeln!(out, "progress {}", seq + 1)
                 .and_then(|()| out.flush())
                 .map_err(stdout_error)?;
         }
+        Ok(())
+    };
+
+    // Flat out: stamps on a sample of records, for throughput.
+    let start = monotonic_nanos();
+    for seq in 0..fast {
+        let stamp = if seq % SAMPLE_EVERY == 0 || seq + 1 == fast {
+            monotonic_nanos()
+        } else {
+            0
+        };
+        record[..8].copy_from_slice(&seq.to_le_bytes());
+        record[8..STAMP_LEN].copy_from_slice(&stamp.to_le_bytes());
+        writer.write(&record)?;
+        progress(seq, &mut out)?;
     }
-    let elapsed = monotonic_nanos().saturating_sub(start);
+    let fast_nanos = if fast == 0 {
+        0
+    } else {
+        monotonic_nanos().saturating_sub(start)
+    };
+    // Readers trail a writer going flat out; wait until every one has
+    // caught up, so the paced records measure the channel, not a queue.
+    writeln!(out, "fast-done")
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)?;
+    writer.heartbeat();
+    wait_for("paced", &mut writer)?;
+
+    // Paced: every record stamped, for latency.
+    let mut due = monotonic_nanos();
+    for seq in fast..args.records {
+        let mut now = monotonic_nanos();
+        while now < due {
+            std::hint::spin_loop();
+            now = monotonic_nanos();
+        }
+        due = now + PACE_NANOS;
+        record[..8].copy_from_slice(&seq.to_le_bytes());
+        record[8..STAMP_LEN].copy_from_slice(&now.max(1).to_le_bytes());
+        writer.write(&record)?;
+        progress(seq, &mut out)?;
+    }
     writer.close()?;
-    writeln!(out, "done {} {elapsed}", args.records)
+    writeln!(out, "done {fast_nanos}")
         .and_then(|()| out.flush())
         .map_err(stdout_error)
 }
@@ -678,13 +778,13 @@ pub fn run_reader(args: &DemoReaderArgs) -> CliResult {
     // are clamped to the top.
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 3)
         .map_err(|e| CliError::Other(format!("cannot make a histogram: {e}")))?;
+    let fast = args.paced_from;
     let mut records = 0u64;
     let mut payload_bytes = 0u64;
     let mut first_sent = 0u64;
-    let mut last_read = 0u64;
+    let mut fast_nanos = 0u64;
     for record in reader.blocking() {
         let record = record?;
-        let now = monotonic_nanos();
         let (Some(seq), Some(sent)) = (le_u64(record, 0), le_u64(record, 8)) else {
             return Err(CliError::path(
                 &args.path,
@@ -697,19 +797,28 @@ pub fn run_reader(args: &DemoReaderArgs) -> CliResult {
                 format_args!("record {records} carries sequence number {seq}"),
             ));
         }
-        if records == 0 {
-            first_sent = sent;
+        if sent != 0 {
+            let now = monotonic_nanos();
+            if seq >= fast {
+                histogram.saturating_record(now.saturating_sub(sent).max(1));
+            } else if seq == 0 {
+                first_sent = sent;
+            }
+            if seq + 1 == fast {
+                fast_nanos = now.saturating_sub(first_sent);
+                writeln!(out, "caught-up")
+                    .and_then(|()| out.flush())
+                    .map_err(stdout_error)?;
+            }
         }
-        histogram.saturating_record(now.saturating_sub(sent).max(1));
         records += 1;
         payload_bytes += record.len() as u64;
-        last_read = now;
     }
     let result = ReaderResult {
         records,
         payload_bytes,
-        first_sent,
-        last_read,
+        fast_nanos,
+        samples: histogram.len(),
         p50: histogram.value_at_quantile(0.5),
         p99: histogram.value_at_quantile(0.99),
         p999: histogram.value_at_quantile(0.999),
@@ -737,8 +846,8 @@ mod tests {
         let r = ReaderResult {
             records: 10,
             payload_bytes: 640,
-            first_sent: 5,
-            last_read: 99,
+            fast_nanos: 5,
+            samples: 99,
             p50: 100,
             p99: 200,
             p999: 300,
