@@ -8,25 +8,31 @@
 //! ROOT defaults to the system temporary directory, which should be on a
 //! real disk for the figures to mean anything; each policy is also measured
 //! on `/dev/shm` when it exists. Each run stops after 1,000,000 records or
-//! 3 seconds, whichever comes first.
+//! 3 seconds, whichever comes first. Every row but the first has a 1 s
+//! writer timeout, so each write also reads the coarse clock for heartbeats.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kekbit_nostd::ChannelConfig;
+use kekbit_nostd::{ChannelConfig, TickUnit};
 use kekbit_std::{Durability, WriterOptions};
 
 const RECORD_LEN: usize = 64;
 const MAX_RECORDS: u64 = 1_000_000;
 const TIME_BOX: Duration = Duration::from_secs(3);
 
-fn run(root: &Path, durability: Durability) -> Result<(u64, Duration), Box<dyn std::error::Error>> {
+fn run(
+    root: &Path,
+    durability: Durability,
+    timeout_ms: u64,
+) -> Result<(u64, Duration), Box<dyn std::error::Error>> {
     let path = root.join(format!("durability-cost-{}.kekbit", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let capacity = u32::try_from(MAX_RECORDS * (8 + RECORD_LEN as u64) + 4096)?;
     let config = ChannelConfig::new(1)
         .capacity_bytes(capacity)
-        .max_record_len(RECORD_LEN as u32);
+        .max_record_len(RECORD_LEN as u32)
+        .timeout(timeout_ms, TickUnit::Millis);
     let mut writer = WriterOptions::new(config)
         .durability(durability)
         .create(&path)?;
@@ -55,13 +61,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if Path::new("/dev/shm").is_dir() {
         roots.push(PathBuf::from("/dev/shm/kekbit-durability-cost"));
     }
+    // A timeout turns on heartbeats from writes (a coarse clock read each).
     let policies = [
-        ("None", Durability::None),
-        ("OnClose", Durability::OnClose),
-        ("EveryBytes(1 MiB)", Durability::EveryBytes(1 << 20)),
-        ("EveryRecords(1000)", Durability::EveryRecords(1000)),
-        ("EveryRecords(10)", Durability::EveryRecords(10)),
-        ("EveryRecord", Durability::EveryRecord),
+        ("None, no timeout", Durability::None, 0),
+        ("None", Durability::None, 1000),
+        ("OnClose", Durability::OnClose, 1000),
+        ("EveryBytes(1 MiB)", Durability::EveryBytes(1 << 20), 1000),
+        ("EveryRecords(1000)", Durability::EveryRecords(1000), 1000),
+        ("EveryRecords(10)", Durability::EveryRecords(10), 1000),
+        ("EveryRecord", Durability::EveryRecord, 1000),
     ];
     println!("one writer, {RECORD_LEN}-byte records, close included");
     println!(
@@ -70,8 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for root in &roots {
         std::fs::create_dir_all(root)?;
-        for (name, policy) in policies {
-            let (records, elapsed) = run(root, policy)?;
+        for (name, policy, timeout_ms) in policies {
+            let (records, elapsed) = run(root, policy, timeout_ms)?;
             println!(
                 "{:<36} {name:<20} {records:>10} {:>12.1?} {:>14.0}",
                 root.display(),

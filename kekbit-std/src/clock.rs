@@ -56,10 +56,14 @@ impl Clock for SystemClock {
     }
 }
 
-/// `duration` in whole ticks of `unit`, saturating.
+/// `duration` in whole ticks of `unit`, saturating; 64-bit arithmetic only
+/// (a 128-bit division would cost more than the clock read).
 pub(crate) fn to_ticks(duration: Duration, unit: TickUnit) -> u64 {
-    let ticks = duration.as_nanos() / u128::from(unit.nanos());
-    u64::try_from(ticks).unwrap_or(u64::MAX)
+    let per_tick = unit.nanos();
+    duration
+        .as_secs()
+        .saturating_mul(1_000_000_000 / per_tick)
+        .saturating_add(u64::from(duration.subsec_nanos()) / per_tick)
 }
 
 /// `ticks` of `unit` as a duration, saturating.
@@ -69,28 +73,37 @@ pub(crate) fn to_duration(ticks: u64, unit: TickUnit) -> Duration {
     Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
-/// The time now, from the kernel's coarse clock: updated once per
-/// scheduler tick (a few milliseconds), about ten times cheaper to read than
-/// [`SystemClock`]. The writer reads it on every write to pace heartbeats.
+/// Nanoseconds since the Unix epoch (saturating; 0 before it), from the
+/// kernel's coarse clock: updated once per scheduler tick (a few
+/// milliseconds), about ten times cheaper to read than [`SystemClock`]. The
+/// writer reads it on every write to pace heartbeats.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub(crate) fn coarse_now(unit: TickUnit) -> u64 {
+pub(crate) fn coarse_nanos() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
-    if rc != 0 || ts.tv_sec < 0 {
-        return SystemClock::new(unit).now();
+    if rc != 0 {
+        return precise_nanos();
     }
-    let since_epoch = Duration::new(ts.tv_sec as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
-    to_ticks(since_epoch, unit)
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    secs.saturating_mul(1_000_000_000).saturating_add(nanos)
 }
 
 /// Elsewhere the precise clock stands in for the coarse one.
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn coarse_now(unit: TickUnit) -> u64 {
-    SystemClock::new(unit).now()
+pub(crate) fn coarse_nanos() -> u64 {
+    precise_nanos()
+}
+
+fn precise_nanos() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    to_ticks(since_epoch, TickUnit::Nanos)
 }
 
 #[cfg(test)]
@@ -111,7 +124,7 @@ mod tests {
     fn coarse_clock_tracks_the_precise_one() {
         for unit in [TickUnit::Millis, TickUnit::Micros, TickUnit::Nanos] {
             let precise = SystemClock::new(unit).now();
-            let coarse = coarse_now(unit);
+            let coarse = coarse_nanos() / unit.nanos();
             let slack = to_ticks(Duration::from_millis(100), unit);
             assert!(
                 coarse.abs_diff(precise) < slack,

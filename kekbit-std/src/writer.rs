@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN};
 use kekbit_nostd::{ChannelConfig, Clock, Encode, Handler, Header, TickUnit, WriteError, Writer};
 
-use crate::clock::{SystemClock, coarse_now};
+use crate::clock::{SystemClock, coarse_nanos};
 use crate::durability::Durability;
 use crate::error::ChannelError;
 use crate::location::storage_path;
@@ -431,44 +431,54 @@ impl Tail {
     }
 }
 
-/// Stores heartbeats on writes, reading only the coarse clock.
+/// Stores heartbeats on writes, reading only the coarse clock, in
+/// nanoseconds: a write costs one clock read and one comparison; the
+/// division into ticks happens only when a heartbeat is due.
 struct Pacer {
     unit: TickUnit,
-    /// Ticks between heartbeats: a quarter of the timeout; 0 = never.
-    interval: u64,
-    /// Coarse time of the last heartbeat.
-    last: u64,
+    /// Nanoseconds between heartbeats: a quarter of the timeout; 0 = never.
+    interval_nanos: u64,
+    /// Coarse time (Unix nanoseconds) at or after which the next heartbeat
+    /// is due.
+    due_nanos: u64,
 }
 
 impl Pacer {
     fn new(header: &Header) -> Self {
-        let interval = if header.timeout_ticks == 0 {
+        let interval_nanos = if header.timeout_ticks == 0 {
             0
         } else {
-            (header.timeout_ticks / 4).max(1)
+            (header.timeout_ticks / 4)
+                .max(1)
+                .saturating_mul(header.tick_unit.nanos())
         };
+        let created = header
+            .creation_time
+            .saturating_mul(header.tick_unit.nanos());
         Self {
             unit: header.tick_unit,
-            interval,
-            last: header.creation_time,
+            interval_nanos,
+            due_nanos: created.saturating_add(interval_nanos),
         }
     }
 
     #[inline]
     fn beat_if_due(&mut self, writer: &mut Writer<MappedRegion>) {
-        if self.interval == 0 {
+        if self.interval_nanos == 0 {
             return;
         }
-        let now = coarse_now(self.unit);
-        if now < self.last {
-            // The coarse clock lags the precise one a little; never step
-            // the heartbeat back.
-            return;
+        let now = coarse_nanos();
+        if now >= self.due_nanos {
+            writer.heartbeat(now / self.unit.nanos());
+            self.due_nanos = now.saturating_add(self.interval_nanos);
         }
-        if now - self.last >= self.interval {
-            writer.heartbeat(now);
-            self.last = now;
-        }
+    }
+
+    /// Records an explicit heartbeat at `now_nanos`.
+    fn beaten(&mut self, now_nanos: u64) {
+        self.due_nanos = self
+            .due_nanos
+            .max(now_nanos.saturating_add(self.interval_nanos));
     }
 }
 
@@ -602,9 +612,10 @@ impl ShmWriter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn heartbeat(&mut self) {
-        let now = SystemClock::new(self.writer.header().tick_unit).now();
+        let unit = self.writer.header().tick_unit;
+        let now = SystemClock::new(unit).now();
         self.writer.heartbeat(now);
-        self.pacer.last = self.pacer.last.max(now);
+        self.pacer.beaten(now.saturating_mul(unit.nanos()));
     }
 
     /// Flushes every record written so far to the storage device
