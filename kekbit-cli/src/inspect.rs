@@ -16,6 +16,9 @@ use crate::error::CliError;
 /// Opens the channel at `path` read-only. Header damage is reported with
 /// the offset of the field at fault.
 pub fn open(path: &Path) -> Result<ShmReader, CliError> {
+    if path.is_dir() {
+        return Err(CliError::path(path, "is a folder, not a channel file"));
+    }
     ShmReader::open(path).map_err(describe_open_error)
 }
 

@@ -374,10 +374,14 @@ fn usage_errors_exit_2_and_missing_files_exit_1() {
     help.assert_ok("--help");
     assert!(help.stdout_text().contains("demo"));
 
+    let dir = tempfile::tempdir().unwrap();
     for cmd in ["cat", "info", "verify"] {
         let r = run(&[cmd, "/nonexistent/channel.kekbit"]);
         let line = r.assert_error(1, cmd);
         assert!(line.contains("/nonexistent/channel.kekbit"), "{line}");
+        let r = run(&[OsStr::new(cmd), arg(dir.path())]);
+        let line = r.assert_error(1, cmd);
+        assert!(line.contains("is a folder"), "{line}");
     }
 }
 

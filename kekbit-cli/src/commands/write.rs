@@ -76,9 +76,10 @@ pub fn run(args: &WriteArgs) -> CliResult {
 
 /// The channel configuration the options ask for.
 fn config(args: &WriteArgs) -> CliResult<ChannelConfig> {
+    let path = args.path.display();
     let capacity = u32::try_from(args.capacity).map_err(|_| {
         CliError::Usage(format!(
-            "--capacity {} is too large: a channel holds at most 4 GiB of records",
+            "{path}: --capacity {} is too large: a channel holds at most 4 GiB of records",
             args.capacity
         ))
     })?;
@@ -91,7 +92,7 @@ fn config(args: &WriteArgs) -> CliResult<ChannelConfig> {
     if let Some(max) = args.max_record {
         let max = u32::try_from(max).map_err(|_| {
             CliError::Usage(format!(
-                "--max-record {max} is larger than any channel allows"
+                "{path}: --max-record {max} is larger than any channel allows"
             ))
         })?;
         config = config.max_record_len(max);
