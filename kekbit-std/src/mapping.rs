@@ -45,18 +45,13 @@ struct Mapping {
 impl MappedRegion {
     /// Maps `len` bytes of `file`, writable (for a writer) or read-only.
     ///
-    /// `populate` pre-faults the mapping (`MAP_POPULATE`).
-    pub(crate) fn map(
-        file: &File,
-        len: usize,
-        writable: bool,
-        populate: bool,
-    ) -> Result<Self, MapError> {
+    /// Not with `MAP_POPULATE`: on a shared mapping it faults pages in for
+    /// reading only, so a writer would fault each page again on its first
+    /// write; [`prefault_for_writing`](Self::prefault_for_writing) does it
+    /// once, for writing.
+    pub(crate) fn map(file: &File, len: usize, writable: bool) -> Result<Self, MapError> {
         let mut options = MmapOptions::new();
         options.len(len);
-        if populate {
-            options.populate();
-        }
         let map = if writable {
             options.map_raw(file)
         } else {

@@ -119,7 +119,7 @@ impl ShmReader {
                 expected: usize::MAX as u64,
             });
         };
-        let region = MappedRegion::map(&file, len, false, false).map_err(|e| e.at(path))?;
+        let region = MappedRegion::map(&file, len, false).map_err(|e| e.at(path))?;
         let header = *Reader::open(&region).map_err(header_error)?.header();
         let expected = HEADER_LEN as u64 + u64::from(header.capacity_bytes);
         if file_len != expected {

@@ -192,8 +192,7 @@ impl WriterOptions {
             .map_err(|e| ChannelError::io(&temp.path, "set the channel's permissions", e))?;
         file.set_len(file_len as u64)
             .map_err(|e| ChannelError::io(&temp.path, "size the channel file", e))?;
-        let region = MappedRegion::map(&file, file_len, true, self.prefault)
-            .map_err(|e| e.at(&temp.path))?;
+        let region = MappedRegion::map(&file, file_len, true).map_err(|e| e.at(&temp.path))?;
         if self.prefault {
             region.prefault_for_writing();
         }
