@@ -99,6 +99,12 @@ impl MappedRegion {
         if !self.inner.writable || self.inner.map.advise(Advice::PopulateWrite).is_ok() {
             return;
         }
+        self.touch_pages();
+    }
+
+    /// The fallback of [`prefault_for_writing`](Self::prefault_for_writing),
+    /// under the same contract: a write fault per page.
+    fn touch_pages(&self) {
         let len = self.len();
         for offset in (0..len).step_by(TOUCH_STRIDE) {
             // SAFETY: `offset` is a multiple of 4 below `len`, and `len` is a
@@ -196,5 +202,48 @@ unsafe impl Region for MappedRegion {
         );
         // SAFETY: the caller's contract is forwarded unchanged.
         unsafe { self.inner.region.bytes_mut(offset, len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn touching_pages_changes_no_byte() {
+        let file = tempfile::tempfile().unwrap();
+        let len = 3 * TOUCH_STRIDE + 64;
+        file.set_len(len as u64).unwrap();
+        let region = MappedRegion::map(&file, len, true).unwrap();
+        region.touch_pages();
+        region.prefault_for_writing();
+        let mut bytes = vec![1u8; len];
+        // SAFETY: in bounds; nothing else uses this private file.
+        unsafe { region.copy_out(0, &mut bytes) };
+        assert!(bytes.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_read_only_region_never_flushes_or_prefaults() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(4096).unwrap();
+        let region = MappedRegion::map(&file, 4096, false).unwrap();
+        assert!(!region.is_writable());
+        region.prefault_for_writing(); // a no-op, not a fault
+        assert!(region.flush_range(0, 4096).is_ok());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn too_short_a_file_is_a_region_error() {
+        let file = tempfile::tempfile().unwrap();
+        file.set_len(64).unwrap();
+        let err = MappedRegion::map(&file, 64, false).unwrap_err();
+        assert!(matches!(
+            err,
+            MapError::Region(RegionError::TooSmall { len: 64, .. })
+        ));
     }
 }
