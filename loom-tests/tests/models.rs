@@ -15,7 +15,7 @@ use loom::thread;
 
 use kekbit_nostd::{ChannelConfig, Reader};
 #[cfg(not(kekbit_weakened))]
-use kekbit_nostd::{Clock, ReadError, Status, TickUnit, WriteError};
+use kekbit_nostd::{Clock, PlainHandler, ReadError, Status, TickUnit, WriteError};
 use loom_tests::{Seen, channel, check, payload};
 
 /// Polls a reader makes while the writer runs: one per record and one for
@@ -301,13 +301,14 @@ fn heartbeating_writer_is_never_abandoned() {
     });
 }
 
-/// Model 7, checksums: with checksums on, records committed correctly, by
-/// copy and by grant, never read as a checksum error, in any interleaving.
+/// Model 7, checksums: with checksums on, records committed correctly (by
+/// copy, by grant and through an encoder) never read as a checksum error,
+/// in any interleaving.
 #[test]
 #[cfg(not(kekbit_weakened))]
 fn checksums_match_for_committed_records() {
     check(|| {
-        let expected = vec![payload(0, 6), payload(1, 12)];
+        let expected = vec![payload(0, 6), payload(1, 12), payload(2, 7)];
         let config = ChannelConfig::new(7).checksums(true);
         let (mut writer, region) = channel(128, &config);
         let records = expected.clone();
@@ -316,6 +317,9 @@ fn checksums_match_for_committed_records() {
             let mut grant = writer.reserve(12).expect("fits");
             grant.copy_from_slice(&records[1]);
             grant.commit(12).expect("within the reservation");
+            writer
+                .write_with(&mut PlainHandler, &records[2][..])
+                .expect("fits");
         });
 
         let mut reader = Reader::open(&*region).expect("header published");
