@@ -1,8 +1,9 @@
 //! Opening a channel file read-only, and reading it with waiting.
 
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io;
 use std::iter::FusedIterator;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -89,19 +90,29 @@ impl ShmReader {
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ChannelError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                ChannelError::NotFound {
-                    path: path.to_path_buf(),
+        // Non-blocking, so that a FIFO at the path cannot hang the open; it
+        // changes nothing for a regular file.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    ChannelError::NotFound {
+                        path: path.to_path_buf(),
+                    }
+                } else {
+                    ChannelError::io(path, "open the channel", e)
                 }
-            } else {
-                ChannelError::io(path, "open the channel", e)
-            }
-        })?;
-        let file_len = file
+            })?;
+        let metadata = file
             .metadata()
-            .map_err(|e| ChannelError::io(path, "read the channel's metadata", e))?
-            .len();
+            .map_err(|e| ChannelError::io(path, "read the channel's metadata", e))?;
+        if !metadata.is_file() {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(ChannelError::io(path, "open the channel", e));
+        }
+        let file_len = metadata.len();
         let header_error = |source| ChannelError::Header {
             path: path.to_path_buf(),
             source,
@@ -753,6 +764,20 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // opens files
+    fn folders_and_fifos_are_not_channels() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ShmReader::open(dir.path()).unwrap_err();
+        assert!(matches!(err, ChannelError::Io { .. }), "{err}");
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if status.is_ok_and(|s| s.success()) {
+            let err = ShmReader::open(&fifo).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
     }
 
     #[test]
