@@ -1,12 +1,14 @@
-//! kekbit (this workspace) as a system under test: channels in files under
-//! `/dev/shm` or on disk, written and read through `kekbit-nostd`'s
-//! `Writer` and `Reader`.
+//! kekbit (this workspace) as a system under test: channel files under
+//! `/dev/shm` or on disk, written and read through `kekbit-std`, as users do;
+//! and plain mapped files for the machine-limit measurements.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use kekbit_nostd::ChannelConfig;
 use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN};
-use kekbit_nostd::{ChannelConfig, ReadError, Reader, Region, SliceRegion, Writer};
+use kekbit_std::{ChannelReader, Durability, ShmReader, ShmWriter, WriterOptions};
 use memmap2::{MmapMut, MmapOptions};
 
 use crate::pipe::{Receiver, Sender};
@@ -17,14 +19,85 @@ pub fn record_span(len: usize) -> usize {
     PAYLOAD_OFFSET + len.div_ceil(RECORD_ALIGN) * RECORD_ALIGN
 }
 
-/// File length for a channel that holds `records` records of `len` bytes.
+/// Record-area capacity for `records` records of `len` bytes.
+pub fn capacity(len: usize, records: u64) -> Res<u32> {
+    let bytes = (record_span(len) as u64 * records + MARKER_LEN as u64).next_multiple_of(4096);
+    u32::try_from(bytes).map_err(|_| fail("kekbit: channel over 4 GiB"))
+}
+
+/// File length for a plain mapped file of `records` records of `len` bytes.
 pub fn file_len(len: usize, records: u64) -> usize {
     let bytes = HEADER_LEN + record_span(len) * records as usize + MARKER_LEN;
     bytes.div_ceil(4096) * 4096
 }
 
-/// A channel file mapped into this process; removed on drop if this
-/// process created it.
+/// Creates a channel at `path` for `records` records of `len` bytes, with
+/// kekbit-std's defaults except where named.
+pub fn create(
+    path: &Path,
+    len: usize,
+    records: u64,
+    prefault: bool,
+    durability: Durability,
+) -> Res<KekTx> {
+    let config = ChannelConfig::new(0xBE7C)
+        .max_record_len(len as u32)
+        .capacity_bytes(capacity(len, records)?);
+    let writer = WriterOptions::new(config)
+        .prefault(prefault)
+        .durability(durability)
+        .create(path)?;
+    Ok(KekTx(writer))
+}
+
+/// Opens the channel at `path`, waiting up to 10 s for it to appear.
+pub fn open(path: &Path) -> Res<ShmReader> {
+    Ok(ShmReader::open_timeout(path, Duration::from_secs(10))?)
+}
+
+/// kekbit's writer as a [`Sender`].
+pub struct KekTx(pub ShmWriter);
+
+impl Sender for KekTx {
+    #[inline]
+    fn send(&mut self, record: &[u8]) -> Res<()> {
+        match self.0.write(record) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// kekbit's reader as a [`Receiver`].
+pub struct KekRx<'a>(pub ChannelReader<'a>);
+
+impl<'a> KekRx<'a> {
+    /// A reader at the start of `channel`.
+    pub fn new(channel: &'a ShmReader) -> Res<Self> {
+        Ok(Self(channel.reader()?))
+    }
+}
+
+impl Receiver for KekRx<'_> {
+    #[inline]
+    fn poll<F: FnMut(&[u8])>(&mut self, mut each: F) -> Res<usize> {
+        let mut n = 0;
+        loop {
+            match self.0.try_read() {
+                Ok(Some(record)) => {
+                    each(record);
+                    n += 1;
+                }
+                Ok(None) => return Ok(n),
+                Err(e) if e.is_end() => return Ok(n),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// A plain file mapped into this process (for the machine limits);
+/// removed on drop if this process created it.
 pub struct ChannelFile {
     map: MmapMut,
     _file: File,
@@ -33,7 +106,7 @@ pub struct ChannelFile {
 }
 
 impl ChannelFile {
-    /// Creates a zeroed channel file of `len` bytes at `path` and maps it;
+    /// Creates a zeroed file of `len` bytes at `path` and maps it;
     /// `prefault` maps every page in up front (`MAP_POPULATE`).
     pub fn create(path: &Path, len: usize, prefault: bool) -> Res<Self> {
         let file = OpenOptions::new()
@@ -48,7 +121,7 @@ impl ChannelFile {
             options.populate();
         }
         // SAFETY: the file was just created by us and is not truncated
-        // while mapped; concurrent access goes through kekbit's protocol.
+        // while mapped; concurrent access to it is atomic.
         let map = unsafe { options.map_mut(&file) }?;
         Ok(Self {
             map,
@@ -58,7 +131,7 @@ impl ChannelFile {
         })
     }
 
-    /// Maps an existing channel file (created by another process).
+    /// Maps an existing file (created by another process).
     pub fn open(path: &Path) -> Res<Self> {
         let file = OpenOptions::new()
             .read(true)
@@ -75,14 +148,6 @@ impl ChannelFile {
         })
     }
 
-    /// The mapping as a kekbit region.
-    pub fn region(&self) -> Res<SliceRegion<'_>> {
-        // SAFETY: the mapping lives as long as the returned borrow of
-        // `self`, and every access to it goes through the region's atomics
-        // and the protocol's publish/acquire rules.
-        Ok(unsafe { SliceRegion::from_raw_parts(self.map.as_ptr().cast_mut(), self.map.len()) }?)
-    }
-
     /// The mapped bytes, for the machine-limit measurements.
     ///
     /// # Safety
@@ -95,11 +160,6 @@ impl ChannelFile {
         // exclusivity is the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.map.as_ptr().cast_mut(), self.map.len()) }
     }
-
-    /// Makes bytes `offset..offset + len` of the mapping durable.
-    pub fn flush_range(&self, offset: usize, len: usize) -> Res<()> {
-        Ok(self.map.flush_range(offset, len)?)
-    }
 }
 
 impl Drop for ChannelFile {
@@ -110,55 +170,11 @@ impl Drop for ChannelFile {
     }
 }
 
-/// The configuration the benchmarks use for records of up to `len` bytes.
-pub fn config(len: usize) -> ChannelConfig {
-    ChannelConfig::new(0xBE7C).max_record_len(len as u32)
-}
+/// Removes a channel file when dropped.
+pub struct Remove(pub PathBuf);
 
-/// kekbit's writer as a [`Sender`].
-pub struct KekTx<R: Region>(pub Writer<R>);
-
-impl<R: Region> Sender for KekTx<R> {
-    #[inline]
-    fn send(&mut self, record: &[u8]) -> Res<()> {
-        match self.0.write(record) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(fail(format!("kekbit write: {e}"))),
-        }
-    }
-}
-
-/// kekbit's reader as a [`Receiver`].
-pub struct KekRx<'a, R: Region + ?Sized>(pub Reader<'a, R>);
-
-impl<R: Region + ?Sized> Receiver for KekRx<'_, R> {
-    #[inline]
-    fn poll<F: FnMut(&[u8])>(&mut self, mut each: F) -> Res<usize> {
-        let mut n = 0;
-        loop {
-            match self.0.try_read() {
-                Ok(Some(record)) => {
-                    each(record);
-                    n += 1;
-                }
-                Ok(None) | Err(ReadError::Closed) => return Ok(n),
-                Err(e) => return Err(fail(format!("kekbit read: {e}"))),
-            }
-        }
-    }
-}
-
-/// Opens a reader on a region whose writer may not have published the
-/// header yet (another process): retries for up to 10 s.
-pub fn open_reader<R: Region + ?Sized>(region: &R) -> Res<Reader<'_, R>> {
-    let start = std::time::Instant::now();
-    loop {
-        match Reader::open(region) {
-            Ok(reader) => return Ok(reader),
-            Err(e) if start.elapsed().as_secs() >= 10 => {
-                return Err(fail(format!("kekbit reader never saw a header: {e}")));
-            }
-            Err(_) => std::thread::yield_now(),
-        }
+impl Drop for Remove {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

@@ -21,6 +21,9 @@ pub enum Memory {
     FreshShm,
     /// Anonymous memory whose pages were all written once before timing.
     Prefaulted,
+    /// A `/dev/shm` file whose pages were all written once before timing:
+    /// what a pre-faulted kekbit channel writes into.
+    PrefaultedShm,
 }
 
 /// Copies `records` chunks of `len` bytes, one after another, into memory of
@@ -40,10 +43,16 @@ pub fn memcpy(memory: Memory, shm_dir: &Path, len: usize, records: u64) -> Res<D
             }
             &mut anon[..]
         }
-        Memory::FreshShm => {
+        Memory::FreshShm | Memory::PrefaultedShm => {
             file = ChannelFile::create(&shm_dir.join("memcpy"), volume, false)?;
             // SAFETY: this process alone maps the file it just created.
-            unsafe { file.bytes_mut() }
+            let bytes = unsafe { file.bytes_mut() };
+            if memory == Memory::PrefaultedShm {
+                for page in bytes.chunks_mut(4096) {
+                    page[0] = 1;
+                }
+            }
+            bytes
         }
     };
     let start = Instant::now();

@@ -190,7 +190,7 @@ impl Report {
     /// All tables, in Markdown.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
-        for s in &self.sections {
+        for s in self.sections.iter().filter(|s| !s.rows.is_empty()) {
             s.render(&mut out);
         }
         out

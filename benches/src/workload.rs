@@ -12,6 +12,40 @@ use crate::{Res, fail};
 /// Gives up on a receiver that sees nothing for this long.
 const STALL: Duration = Duration::from_secs(30);
 
+/// Detects a peer that stopped, without reading the clock on every spin.
+struct Stall {
+    spins: u32,
+    since: Option<(Instant, u64)>,
+}
+
+impl Stall {
+    fn new() -> Self {
+        Self {
+            spins: 0,
+            since: None,
+        }
+    }
+
+    /// Called on each empty poll with the progress made so far; fails once
+    /// no progress was seen for [`STALL`].
+    #[inline]
+    fn idle(&mut self, progress: u64) -> Res<()> {
+        self.spins = self.spins.wrapping_add(1);
+        if self.spins % 4096 != 0 {
+            return Ok(());
+        }
+        match self.since {
+            Some((t, p)) if p == progress => {
+                if t.elapsed() > STALL {
+                    return Err(fail(format!("stalled after {progress} records")));
+                }
+            }
+            _ => self.since = Some((Instant::now(), progress)),
+        }
+        Ok(())
+    }
+}
+
 /// Sends `records` records of `len` bytes, numbered from 0.
 pub fn send_all(tx: &mut impl Sender, len: usize, records: u64) -> Res<()> {
     let mut record = vec![0xA5u8; len.max(8)];
@@ -24,27 +58,27 @@ pub fn send_all(tx: &mut impl Sender, len: usize, records: u64) -> Res<()> {
 }
 
 /// Receives and checks `records` records of `len` bytes; returns the time
-/// from the first record to the last, and the records it spans.
-pub fn receive_all(rx: &mut impl Receiver, len: usize, records: u64) -> Res<(Duration, u64)> {
+/// from `start` (or else from the first record) to the last record, and the
+/// records that time spans.
+pub fn receive_all(
+    rx: &mut impl Receiver,
+    len: usize,
+    records: u64,
+    start: Option<Instant>,
+) -> Res<(Duration, u64)> {
     let mut check = SeqCheck::new(len.max(8));
-    let mut first = None;
-    let mut idle = Instant::now();
+    let mut first = start.map(|t| (t, 0));
+    let mut stall = Stall::new();
     while check.count() < records {
         let got = rx.poll(|r| check.check(r))?;
         if got == 0 {
-            if idle.elapsed() > STALL {
-                return Err(fail(format!(
-                    "receiver stalled after {} of {records} records",
-                    check.count()
-                )));
-            }
+            stall.idle(check.count())?;
             std::hint::spin_loop();
             continue;
         }
         if first.is_none() {
             first = Some((Instant::now(), check.count()));
         }
-        idle = Instant::now();
     }
     check.finish()?;
     let (t0, n0) = first.ok_or_else(|| fail("no records"))?;
@@ -60,7 +94,7 @@ where
     M: FnOnce() -> Res<R> + Send,
 {
     std::thread::scope(|s| {
-        let reader = s.spawn(move || receive_all(&mut make_rx()?, len, records));
+        let reader = s.spawn(move || receive_all(&mut make_rx()?, len, records, None));
         let sent = send_all(&mut tx, len, records);
         let received = reader.join().map_err(|_| fail("reader thread panicked"))?;
         drop(tx);
@@ -119,14 +153,10 @@ impl<T: Sender, R: Receiver> Pinger<T, R> {
     pub fn round_trip(&mut self, i: u64) -> Res<()> {
         stamp(&mut self.record, i);
         self.tx.send(&self.record)?;
-        let start = Instant::now();
-        let mut spins = 0u32;
+        let mut stall = Stall::new();
         while self.rx.poll(|r| self.check.check(r))? == 0 {
+            stall.idle(i)?;
             std::hint::spin_loop();
-            spins = spins.wrapping_add(1);
-            if spins % 65536 == 0 && start.elapsed() > STALL {
-                return Err(fail(format!("no echo for record {i}")));
-            }
         }
         self.check.finish()
     }
@@ -135,7 +165,7 @@ impl<T: Sender, R: Receiver> Pinger<T, R> {
 /// Echoes `rounds` records from `rx` back through `tx`.
 pub fn echo(tx: &mut impl Sender, rx: &mut impl Receiver, rounds: u64) -> Res<()> {
     let mut done = 0;
-    let mut idle = Instant::now();
+    let mut stall = Stall::new();
     while done < rounds {
         let mut result = Ok(());
         let got = rx.poll(|r| {
@@ -145,12 +175,8 @@ pub fn echo(tx: &mut impl Sender, rx: &mut impl Receiver, rounds: u64) -> Res<()
         })?;
         result?;
         if got == 0 {
+            stall.idle(done)?;
             std::hint::spin_loop();
-            if done > 0 && idle.elapsed() > STALL {
-                return Err(fail("echo: pinger went quiet"));
-            }
-        } else {
-            idle = Instant::now();
         }
         done += got as u64;
     }
@@ -218,7 +244,7 @@ where
                     let mut rx = make_rx()?;
                     let mut check = SeqCheck::new(len);
                     let mut hist = histogram()?;
-                    let mut idle = Instant::now();
+                    let mut stall = Stall::new();
                     while check.count() < records {
                         let mut err = None;
                         let got = rx.poll(|r| {
@@ -237,12 +263,11 @@ where
                             return Err(e.into());
                         }
                         if got == 0 {
-                            if stop.load(Ordering::Relaxed) || idle.elapsed() > STALL {
-                                return Err(fail("fan-out reader stalled"));
+                            if stop.load(Ordering::Relaxed) {
+                                return Err(fail("fan-out writer failed"));
                             }
+                            stall.idle(check.count())?;
                             std::thread::yield_now();
-                        } else {
-                            idle = Instant::now();
                         }
                     }
                     check.finish()?;

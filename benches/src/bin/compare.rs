@@ -16,21 +16,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use kekbit_benches::kek::{self, ChannelFile, KekRx, KekTx};
+use kekbit_benches::kek::{self, ChannelFile, KekRx, Remove};
 use kekbit_benches::kek035::Channel035;
 use kekbit_benches::limits::{self, Line, Memory};
 use kekbit_benches::pipe::Sender;
 use kekbit_benches::report::{Report, Unit};
 use kekbit_benches::workload::{self, Pinger};
 use kekbit_benches::{Res, fail, ice, peers};
-use kekbit_nostd::{Reader, Writer};
+use kekbit_std::Durability;
 
 /// Record sizes of the throughput workloads.
 const SIZES: [usize; 4] = [8, 64, 1024, 65536];
 /// Record size of the latency, fan-out and durable workloads.
 const SMALL: usize = 64;
-/// Samples per latency histogram (after the warm-up).
-const SAMPLES: u64 = 100_000;
+/// Warm-up rounds before each latency histogram.
 const WARMUP: u64 = 10_000;
 
 const T_THREADS: &str = "Throughput between threads";
@@ -51,6 +50,8 @@ struct Plan {
     fanout_records: u64,
     durable_time: Duration,
     group: u64,
+    /// Samples per latency histogram (after the warm-up).
+    samples: u64,
 }
 
 impl Plan {
@@ -59,11 +60,12 @@ impl Plan {
             Self {
                 quick,
                 reps: reps.unwrap_or(3),
-                volume: 64 << 20,
-                max_records: 1 << 20,
-                fanout_records: 1 << 19,
+                volume: 16 << 20,
+                max_records: 1 << 18,
+                fanout_records: 1 << 17,
                 durable_time: Duration::from_millis(100),
                 group: 64,
+                samples: 25_000,
             }
         } else {
             Self {
@@ -74,6 +76,7 @@ impl Plan {
                 fanout_records: 4 << 20,
                 durable_time: Duration::from_millis(500),
                 group: 64,
+                samples: 100_000,
             }
         }
     }
@@ -140,7 +143,8 @@ struct BenchUsage;
 impl std::fmt::Display for BenchUsage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
-            "usage: compare [--quick] [--verbose] [--reps N] [--disk-dir DIR] [--write-markdown FILE]",
+            "usage: compare [--quick] [--verbose] [--reps N] \
+             [--only threads,processes,latency,fanout,durable] [--disk-dir DIR] [--write-markdown FILE]",
         )
     }
 }
@@ -150,6 +154,7 @@ impl std::error::Error for BenchUsage {}
 fn run(args: &[String]) -> Res<()> {
     let mut quick = false;
     let mut verbose = false;
+    let mut only: Option<String> = None;
     let mut reps = None;
     let mut markdown = None;
     let mut disk_root = PathBuf::from("/var/tmp");
@@ -163,6 +168,7 @@ fn run(args: &[String]) -> Res<()> {
                 reps = Some(n.parse().map_err(|_| usage())?);
             }
             "--write-markdown" => markdown = Some(PathBuf::from(it.next().ok_or_else(usage)?)),
+            "--only" => only = Some(it.next().ok_or_else(usage)?.clone()),
             "--disk-dir" => disk_root = PathBuf::from(it.next().ok_or_else(usage)?),
             "-h" | "--help" => {
                 println!("{}", usage());
@@ -188,11 +194,22 @@ fn run(args: &[String]) -> Res<()> {
     let mut names = Names(0);
     for rep in 0..plan.reps {
         eprintln!("repetition {} of {}", rep + 1, plan.reps);
-        threads_rep(&mut report, &plan, &dirs, &mut names)?;
-        processes_rep(&mut report, &plan, &dirs, &mut names)?;
-        latency_rep(&mut report, &dirs, &mut names)?;
-        fanout_rep(&mut report, &plan, &dirs, &mut names)?;
-        durable_rep(&mut report, &plan, &dirs, &mut names)?;
+        let on = |w: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == w));
+        if on("threads") {
+            threads_rep(&mut report, &plan, &dirs, &mut names)?;
+        }
+        if on("processes") {
+            processes_rep(&mut report, &plan, &dirs, &mut names)?;
+        }
+        if on("latency") {
+            latency_rep(&mut report, &plan, &dirs, &mut names)?;
+        }
+        if on("fanout") {
+            fanout_rep(&mut report, &plan, &dirs, &mut names)?;
+        }
+        if on("durable") {
+            durable_rep(&mut report, &plan, &dirs, &mut names)?;
+        }
     }
     let elapsed = started.elapsed();
     let tables = report.markdown();
@@ -214,12 +231,14 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
         &format!(
             "Writer thread to reader thread; {volume} MiB of payload per measurement \
              (at most {} records). The reader checks every record's sequence number. \
-             kekbit and kekbit 0.3.5 use a fresh channel file in `/dev/shm` per measurement; \
-             \"pre-faulted\" maps it with `MAP_POPULATE` first. rtrb and bbqueue carry \
-             length-prefixed frames in a 1 MiB byte ring; crossbeam sends a `Vec<u8>` per \
-             record through a bounded channel. memcpy rows copy the same records, one after \
-             another, into memory of the named kind: the machine's limit. \
-             Cells: records/s · payload GB/s (ratio to kekbit).",
+             kekbit: a fresh kekbit-std channel in `/dev/shm` per measurement, with \
+             kekbit-std's defaults (the channel is pre-faulted when created, outside the \
+             timed window); \"pre-faulting timed too\" adds the creation time; \"no \
+             pre-fault\" turns pre-faulting off, so writes take the page faults. kekbit 0.3.5 \
+             does not pre-fault. rtrb and bbqueue carry length-prefixed frames in a 1 MiB \
+             byte ring; crossbeam sends a `Vec<u8>` per record through a bounded channel. \
+             memcpy rows copy the same records, one after another, into memory of the named \
+             kind: the machine's limit. Cells: records/s · payload GB/s (ratio to kekbit).",
             plan.max_records
         ),
     );
@@ -233,9 +252,10 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
         T_LAT_THREADS,
         &format!(
             "Ping-pong over two channels (one each way); one-way latency = half the round \
-             trip, {SAMPLES} samples after {WARMUP} warm-up rounds, in an HDR histogram; \
+             trip, {} samples after {WARMUP} warm-up rounds, in an HDR histogram; \
              medians over repetitions of p50, p99 and p99.9. The floor is two threads \
-             spinning on one cache line, measured the same way. Lower is better."
+             spinning on one cache line, measured the same way. Lower is better.",
+            plan.samples
         ),
     );
     report.section(
@@ -277,10 +297,15 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         let unit = Unit::Records { bytes: len };
         let mut put = |row: &str, rate: f64| report.add(T_THREADS, row, &col, unit, rate);
 
-        put("kekbit", kekbit_threads(dirs, names, len, n, false)?);
+        let (rate, created) = kekbit_threads(dirs, names, len, n, true)?;
+        put("kekbit", rate);
         put(
-            "kekbit (pre-faulted)",
-            kekbit_threads(dirs, names, len, n, true)?,
+            "kekbit, pre-faulting timed too",
+            n as f64 / (n as f64 / rate + created.as_secs_f64()),
+        );
+        put(
+            "kekbit, no pre-fault",
+            kekbit_threads(dirs, names, len, n, false)?.0,
         );
         {
             let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
@@ -300,9 +325,10 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
             workload::threads(tx, move || Ok(rx), len, n)?,
         );
         for (row, memory) in [
+            ("memcpy, pre-faulted /dev/shm", Memory::PrefaultedShm),
             ("memcpy, fresh /dev/shm", Memory::FreshShm),
+            ("memcpy, pre-faulted anonymous", Memory::Prefaulted),
             ("memcpy, fresh anonymous", Memory::FreshAnon),
-            ("memcpy, pre-faulted", Memory::Prefaulted),
         ] {
             let t = limits::memcpy(memory, &dirs.shm, len, n)?;
             put(row, n as f64 / t.as_secs_f64());
@@ -311,13 +337,24 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
     Ok(())
 }
 
-fn kekbit_threads(dirs: &Dirs, names: &mut Names, len: usize, n: u64, prefault: bool) -> Res<f64> {
-    let path = dirs.shm.join(format!("kek-{}", names.next()));
-    let file = ChannelFile::create(&path, kek::file_len(len, n), prefault)?;
-    let mut region = file.region()?;
-    let writer = Writer::create(&mut region, &kek::config(len))?;
-    let reader = Reader::open(writer.shared_region())?;
-    workload::threads(KekTx(writer), move || Ok(KekRx(reader)), len, n)
+/// kekbit between threads; returns records/s and the time creating the
+/// channel took (pre-faulting included).
+fn kekbit_threads(
+    dirs: &Dirs,
+    names: &mut Names,
+    len: usize,
+    n: u64,
+    prefault: bool,
+) -> Res<(f64, Duration)> {
+    let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+    let _remove = Remove(path.clone());
+    let start = Instant::now();
+    let tx = kek::create(&path, len, n, prefault, Durability::None)?;
+    let created = start.elapsed();
+    let channel = kek::open(&path)?;
+    let channel = &channel;
+    let rate = workload::threads(tx, move || KekRx::new(channel), len, n)?;
+    Ok((rate, created))
 }
 
 fn size_name(len: usize) -> String {
@@ -338,17 +375,16 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
         let unit = Unit::Records { bytes: len };
         let (l, ns) = (len.to_string(), n.to_string());
 
-        // kekbit: this process creates the file and reads; the child writes.
-        let path = dirs.shm.join(format!("kek-{}", names.next()));
-        let file = ChannelFile::create(&path, kek::file_len(len, n), false)?;
+        // kekbit: the child creates the channel and writes; we read.
+        let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+        let _remove = Remove(path.clone());
         let child = spawn(&["tp-writer", "kekbit", path_str(&path)?, &l, &ns])?;
-        let region = file.region()?;
-        let rate = read_from_child(child, || {
-            let mut rx = KekRx(kek::open_reader(&region)?);
-            workload::receive_all(&mut rx, len, n)
+        let rate = read_from_child(child, |child| {
+            let channel = kek::open(&path)?;
+            let mut rx = KekRx::new(&channel)?;
+            workload::receive_all(&mut rx, len, n, Some(go(child)?))
         })?;
         report.add(T_PROCS, "kekbit", &col, unit, rate);
-        drop(file);
 
         // kekbit 0.3.5: the child creates the channel.
         let root = dirs.shm.join("v035");
@@ -356,9 +392,9 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
         let ch = Channel035::new(&root, id);
         let name = format!("{}:{id}", path_str(&root)?);
         let child = spawn(&["tp-writer", "kekbit-0.3.5", &name, &l, &ns])?;
-        let rate = read_from_child(child, || {
+        let rate = read_from_child(child, |child| {
             let mut rx = ch.reader()?;
-            workload::receive_all(&mut rx, len, n)
+            workload::receive_all(&mut rx, len, n, Some(go(child)?))
         })?;
         drop(ch);
         report.add(T_PROCS, "kekbit 0.3.5", &col, unit, rate);
@@ -367,7 +403,9 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
         let service = format!("kekbit-bench/{}/{}", std::process::id(), names.next());
         let mut rx = ice::IceRx::new(&service)?;
         let child = spawn(&["tp-writer", "iceoryx2", &service, &l, &ns])?;
-        let rate = read_from_child(child, || workload::receive_all(&mut rx, len, n))?;
+        let rate = read_from_child(child, |child| {
+            workload::receive_all(&mut rx, len, n, Some(go(child)?))
+        })?;
         report.add(T_PROCS, "iceoryx2", &col, unit, rate);
     }
     Ok(())
@@ -401,12 +439,25 @@ fn spawn(args: &[&str]) -> Res<Child> {
     Ok(child)
 }
 
+/// Tells a child that waits for it to start writing; returns when.
+fn go(child: &mut Child) -> Res<Instant> {
+    use std::io::Write as _;
+    let stdin = child
+        .stdin
+        .as_mut()
+        .ok_or_else(|| fail("child has no stdin"))?;
+    let now = Instant::now();
+    stdin.write_all(b"go\n")?;
+    stdin.flush()?;
+    Ok(now)
+}
+
 /// Runs the parent's side, then checks that the child succeeded.
 fn read_from_child<F>(mut child: Child, parent: F) -> Res<f64>
 where
-    F: FnOnce() -> Res<(Duration, u64)>,
+    F: FnOnce(&mut Child) -> Res<(Duration, u64)>,
 {
-    let result = parent();
+    let result = parent(&mut child);
     if result.is_err() {
         let _ = child.kill();
     }
@@ -429,15 +480,16 @@ fn put_hist(report: &mut Report, title: &str, row: &str, h: &Histogram<u64>) {
     }
 }
 
-fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
-    let rounds = WARMUP + SAMPLES;
+fn latency_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names) -> Res<()> {
+    let samples = plan.samples;
+    let rounds = WARMUP + samples;
     let len = SMALL;
 
     // Between threads.
     let line = Line(Default::default());
     let h = std::thread::scope(|s| {
         let ponger = s.spawn(|| limits::pong(&line.0, rounds));
-        let h = workload::one_way(WARMUP, SAMPLES, |i| {
+        let h = workload::one_way(WARMUP, samples, |i| {
             limits::ping(&line.0, i);
             Ok(())
         });
@@ -446,23 +498,15 @@ fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
     })?;
     put_hist(report, T_LAT_THREADS, "floor: cache-line ping-pong", &h);
     {
-        let a = ChannelFile::create(
-            &dirs.shm.join(format!("kek-{}", names.next())),
-            kek::file_len(len, rounds),
-            false,
-        )?;
-        let b = ChannelFile::create(
-            &dirs.shm.join(format!("kek-{}", names.next())),
-            kek::file_len(len, rounds),
-            false,
-        )?;
-        let (mut ra, mut rb) = (a.region()?, b.region()?);
-        let wa = Writer::create(&mut ra, &kek::config(len))?;
-        let wb = Writer::create(&mut rb, &kek::config(len))?;
-        let xa = Reader::open(wa.shared_region())?;
-        let xb = Reader::open(wb.shared_region())?;
-        let echo = move || Ok((KekTx(wb), KekRx(xa)));
-        let h = workload::thread_latency((KekTx(wa), KekRx(xb)), echo, len, WARMUP, SAMPLES)?;
+        let pa = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+        let pb = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+        let _remove = (Remove(pa.clone()), Remove(pb.clone()));
+        let wa = kek::create(&pa, len, rounds, true, Durability::None)?;
+        let wb = kek::create(&pb, len, rounds, true, Durability::None)?;
+        let (ca, cb) = (kek::open(&pa)?, kek::open(&pb)?);
+        let ca = &ca;
+        let echo = move || Ok((wb, KekRx::new(ca)?));
+        let h = workload::thread_latency((wa, KekRx::new(&cb)?), echo, len, WARMUP, samples)?;
         put_hist(report, T_LAT_THREADS, "kekbit", &h);
     }
     {
@@ -475,17 +519,17 @@ fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
         let xb = b.reader()?;
         let a = &a;
         let echo = move || Ok((wb, a.reader()?));
-        let h = workload::thread_latency((wa, xb), echo, len, WARMUP, SAMPLES)?;
+        let h = workload::thread_latency((wa, xb), echo, len, WARMUP, samples)?;
         put_hist(report, T_LAT_THREADS, "kekbit 0.3.5", &h);
     }
     let ((ta, ra), (tb, rb)) = (peers::rtrb(len), peers::rtrb(len));
-    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, SAMPLES)?;
+    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, samples)?;
     put_hist(report, T_LAT_THREADS, "rtrb", &h);
     let ((ta, ra), (tb, rb)) = (peers::bbqueue(len), peers::bbqueue(len));
-    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, SAMPLES)?;
+    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, samples)?;
     put_hist(report, T_LAT_THREADS, "bbqueue", &h);
     let ((ta, ra), (tb, rb)) = (peers::crossbeam(len), peers::crossbeam(len));
-    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, SAMPLES)?;
+    let h = workload::thread_latency((ta, rb), move || Ok((tb, ra)), len, WARMUP, samples)?;
     put_hist(report, T_LAT_THREADS, "crossbeam-channel", &h);
 
     // Between processes.
@@ -496,7 +540,7 @@ fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
         let child = spawn(&["pong", "floor", path_str(&path)?, "-", &l, &r])?;
         let line = limits::shared_line(&file);
         let h = ping_child(child, || {
-            workload::one_way(WARMUP, SAMPLES, |i| {
+            workload::one_way(WARMUP, samples, |i| {
                 limits::ping(line, i);
                 Ok(())
             })
@@ -504,17 +548,15 @@ fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
         put_hist(report, T_LAT_PROCS, "floor: cache-line ping-pong", &h);
     }
     {
-        let pa = dirs.shm.join(format!("kek-{}", names.next()));
-        let pb = dirs.shm.join(format!("kek-{}", names.next()));
-        let a = ChannelFile::create(&pa, kek::file_len(len, rounds), false)?;
-        let b = ChannelFile::create(&pb, kek::file_len(len, rounds), false)?;
-        let (mut ra, rb) = (a.region()?, b.region()?);
-        let wa = Writer::create(&mut ra, &kek::config(len))?;
+        let pa = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+        let pb = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+        let _remove = (Remove(pa.clone()), Remove(pb.clone()));
+        let wa = kek::create(&pa, len, rounds, true, Durability::None)?;
         let child = spawn(&["pong", "kekbit", path_str(&pa)?, path_str(&pb)?, &l, &r])?;
         let h = ping_child(child, || {
-            let xb = kek::open_reader(&rb)?;
-            let mut pinger = Pinger::new(KekTx(wa), KekRx(xb), len);
-            workload::one_way(WARMUP, SAMPLES, |i| pinger.round_trip(i))
+            let cb = kek::open(&pb)?;
+            let mut pinger = Pinger::new(wa, KekRx::new(&cb)?, len);
+            workload::one_way(WARMUP, samples, |i| pinger.round_trip(i))
         })?;
         put_hist(report, T_LAT_PROCS, "kekbit", &h);
     }
@@ -532,7 +574,7 @@ fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
         let h = ping_child(child, || {
             let xb = Channel035::new(&root, ib).reader()?;
             let mut pinger = Pinger::new(wa, xb, len);
-            workload::one_way(WARMUP, SAMPLES, |i| pinger.round_trip(i))
+            workload::one_way(WARMUP, samples, |i| pinger.round_trip(i))
         })?;
         put_hist(report, T_LAT_PROCS, "kekbit 0.3.5", &h);
     }
@@ -544,7 +586,7 @@ fn latency_rep(report: &mut Report, dirs: &Dirs, names: &mut Names) -> Res<()> {
         let child = spawn(&["pong", "iceoryx2", &sa, &sb, &l, &r])?;
         let h = ping_child(child, || {
             let mut pinger = Pinger::new(tx, rx, len);
-            workload::one_way(WARMUP, SAMPLES, |i| pinger.round_trip(i))
+            workload::one_way(WARMUP, samples, |i| pinger.round_trip(i))
         })?;
         put_hist(report, T_LAT_PROCS, "iceoryx2", &h);
     }
@@ -594,18 +636,16 @@ fn fanout_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names) 
         }
     };
     {
-        let path = dirs.shm.join(format!("kek-{}", names.next()));
-        let file = ChannelFile::create(&path, kek::file_len(len, n), false)?;
-        let mut region = file.region()?;
-        let writer = Writer::create(&mut region, &kek::config(len))?;
-        let shared = writer.shared_region();
-        let readers: Vec<_> = (0..3)
-            .map(|_| move || Ok(KekRx(Reader::open(shared)?)))
-            .collect();
+        let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+        let _remove = Remove(path.clone());
+        let writer = kek::create(&path, len, n, true, Durability::None)?;
+        let channel = kek::open(&path)?;
+        let channel = &channel;
+        let readers: Vec<_> = (0..3).map(|_| move || KekRx::new(channel)).collect();
         put(
             report,
             "kekbit",
-            workload::fan_out(KekTx(writer), readers, len, n)?,
+            workload::fan_out(writer, readers, len, n)?,
         );
     }
     {
@@ -649,7 +689,7 @@ fn durable_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
 }
 
 /// Upper bound on records in one durable measurement.
-const DURABLE_MAX: u64 = 2_000_000;
+const DURABLE_MAX: u64 = 200_000;
 
 fn kekbit_durable(
     dirs: &Dirs,
@@ -658,26 +698,26 @@ fn kekbit_durable(
     group: u64,
     limit: Duration,
 ) -> Res<f64> {
-    let path = dirs.disk.join(format!("kek-{}", names.next()));
-    let file = ChannelFile::create(&path, kek::file_len(len, DURABLE_MAX), false)?;
-    let mut region = file.region()?;
-    let mut writer = Writer::create(&mut region, &kek::config(len))?;
+    let path = dirs.disk.join(format!("kek-{}.kekbit", names.next()));
+    let _remove = Remove(path.clone());
+    let durability = if group == 1 {
+        Durability::EveryRecord
+    } else {
+        Durability::EveryRecords(group)
+    };
+    let mut writer = kek::create(&path, len, DURABLE_MAX, true, durability)?;
     let mut record = vec![0xA5u8; len];
     let start = Instant::now();
-    let mut durable = 0u64;
     let mut seq = 0u64;
+    // The writer flushes by itself after every `group` records.
     while start.elapsed() < limit && seq + group <= DURABLE_MAX {
-        let from = kekbit_nostd::format::HEADER_LEN + writer.position() as usize;
         for _ in 0..group {
             kekbit_benches::pipe::stamp(&mut record, seq);
-            writer.write(&record)?;
+            writer.send(&record)?;
             seq += 1;
         }
-        let to = kekbit_nostd::format::HEADER_LEN + writer.position() as usize;
-        file.flush_range(from, to - from)?;
-        durable = seq;
     }
-    Ok(durable as f64 / start.elapsed().as_secs_f64())
+    Ok(seq as f64 / start.elapsed().as_secs_f64())
 }
 
 fn v035_durable(
@@ -751,21 +791,31 @@ fn child_role(args: &[String]) -> Res<()> {
             .map_err(|_| fail(format!("child: bad number in {args:?}")))
     };
     let ready = || println!("ready");
+    // Throughput writers start on the parent's "go", once it reads.
+    let wait_go = || -> Res<()> {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        if line.trim() == "go" {
+            Ok(())
+        } else {
+            Err(fail("child: parent went away before \"go\""))
+        }
+    };
     match (arg(0)?, arg(1)?) {
         ("tp-writer", system) => {
             let (name, len, n) = (arg(2)?, num(3)? as usize, num(4)?);
             match system {
                 "kekbit" => {
-                    let file = ChannelFile::open(Path::new(name))?;
-                    let mut region = file.region()?;
-                    let mut tx = KekTx(Writer::create(&mut region, &kek::config(len))?);
+                    let mut tx = kek::create(Path::new(name), len, n, true, Durability::None)?;
                     ready();
+                    wait_go()?;
                     workload::send_all(&mut tx, len, n)
                 }
                 "kekbit-0.3.5" => {
                     let ch = channel035(name)?;
                     let mut tx = ch.writer(len, n)?;
                     ready();
+                    wait_go()?;
                     let sent = workload::send_all(&mut tx, len, n);
                     std::mem::forget(ch); // the parent removes the file
                     sent
@@ -773,6 +823,7 @@ fn child_role(args: &[String]) -> Res<()> {
                 "iceoryx2" => {
                     let mut tx = ice::IceTx::new(name, len)?;
                     ready();
+                    wait_go()?;
                     workload::send_all(&mut tx, len, n)
                 }
                 other => Err(fail(format!("child: unknown system {other}"))),
@@ -788,14 +839,10 @@ fn child_role(args: &[String]) -> Res<()> {
                     limits::pong(limits::shared_line(&file), rounds)
                 }
                 "kekbit" => {
-                    let (fa, fb) = (
-                        ChannelFile::open(Path::new(a))?,
-                        ChannelFile::open(Path::new(b))?,
-                    );
-                    let (ra, mut rb) = (fa.region()?, fb.region()?);
-                    let mut tx = KekTx(Writer::create(&mut rb, &kek::config(len))?);
+                    let mut tx = kek::create(Path::new(b), len, rounds, true, Durability::None)?;
                     ready();
-                    let mut rx = KekRx(kek::open_reader(&ra)?);
+                    let channel = kek::open(Path::new(a))?;
+                    let mut rx = KekRx::new(&channel)?;
                     workload::echo(&mut tx, &mut rx, rounds)
                 }
                 "kekbit-0.3.5" => {
@@ -846,7 +893,11 @@ fn targets(report: &Report) -> String {
     };
     if let Some(t) = report.get(T_THREADS) {
         let col = size_name(64);
-        for row in ["kekbit", "kekbit (pre-faulted)"] {
+        for row in [
+            "kekbit",
+            "kekbit, pre-faulting timed too",
+            "kekbit, no pre-fault",
+        ] {
             match (t.median(row, &col), t.median("kekbit 0.3.5", &col)) {
                 (Some(k), Some(old)) => line(
                     &format!("64 B between threads ≥ 3× kekbit 0.3.5 ({row})"),
@@ -868,8 +919,8 @@ fn targets(report: &Report) -> String {
         for len in [1024, 65536] {
             let col = size_name(len);
             for (row, memory) in [
-                ("kekbit", "memcpy, fresh /dev/shm"),
-                ("kekbit (pre-faulted)", "memcpy, pre-faulted"),
+                ("kekbit", "memcpy, pre-faulted /dev/shm"),
+                ("kekbit, no pre-fault", "memcpy, fresh /dev/shm"),
             ] {
                 if let (Some(k), Some(m)) = (t.median(row, &col), t.median(memory, &col)) {
                     let gb = |r: f64| r * len as f64 / 1e9;
