@@ -31,6 +31,6 @@ pub use poller::Poller;
 pub use reader::{Reader, Records, Status};
 #[cfg(loom)]
 pub use region::LoomRegion;
-pub use region::{AlignedBuffer, Region, SliceRegion};
+pub use region::{AlignedBuffer, ExclusiveRegion, Region, SliceRegion};
 pub use sync::Ordering;
 pub use writer::{Grant, ResumeError, Writer};

@@ -8,7 +8,7 @@ use crate::encoder::{Encode, Handler, RecordSink};
 use crate::error::{HeaderError, WriteError};
 use crate::format::*;
 use crate::header::{ChannelConfig, Header};
-use crate::region::Region;
+use crate::region::{ExclusiveRegion, Region};
 use crate::sync::Ordering;
 
 /// The ordering that publishes a commit word. Readers load it with
@@ -115,10 +115,14 @@ impl<'a, T: Region + ?Sized> Writer<&'a T> {
     /// assert_eq!(writer.header().capacity_bytes, 1024 - 128);
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
-    pub fn create(region: &'a mut T, config: &ChannelConfig) -> Result<Self, HeaderError> {
+    pub fn create(region: &'a mut T, config: &ChannelConfig) -> Result<Self, HeaderError>
+    where
+        T: ExclusiveRegion,
+    {
         let region: &'a T = region;
-        // SAFETY: `region` came from an exclusive borrow that lasts as long
-        // as the writer, so no other writer can exist on it meanwhile.
+        // SAFETY: `region` came from an exclusive borrow of an
+        // `ExclusiveRegion` that lasts as long as the writer, so no other
+        // writer can exist on its memory meanwhile.
         unsafe { Self::create_unchecked(region, config) }
     }
 
@@ -145,7 +149,10 @@ impl<'a, T: Region + ?Sized> Writer<&'a T> {
     /// assert_eq!(reader.try_read()?, Some(&b"after"[..]));
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
-    pub fn resume(region: &'a mut T) -> Result<Self, ResumeError> {
+    pub fn resume(region: &'a mut T) -> Result<Self, ResumeError>
+    where
+        T: ExclusiveRegion,
+    {
         let region: &'a T = region;
         // SAFETY: as in `create`, the exclusive borrow rules out other writers.
         unsafe { Self::resume_unchecked(region) }

@@ -16,7 +16,7 @@ use std::boxed::Box;
 use std::cell::UnsafeCell;
 use std::vec::Vec;
 
-use super::Region;
+use super::{ExclusiveRegion, Region};
 use crate::sync::{AtomicU32, Ordering};
 
 /// A region for loom models. Build it with [`LoomRegion::new`], filled with
@@ -153,3 +153,6 @@ unsafe impl Region for LoomRegion {
         unsafe { core::slice::from_raw_parts_mut(self.raw().add(offset), len) }
     }
 }
+
+// SAFETY: each `LoomRegion` owns its storage and is neither `Clone` nor `Copy`.
+unsafe impl ExclusiveRegion for LoomRegion {}

@@ -96,6 +96,30 @@ pub unsafe trait Region {
     unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8];
 }
 
+/// A region type whose exclusive borrow is exclusive access to its memory.
+///
+/// [`Writer::create`](crate::Writer::create) and
+/// [`Writer::resume`](crate::Writer::resume) need `&mut` of such a region:
+/// the borrow is their proof that no other writer exists. A shared
+/// reference `&R` is a [`Region`] but never an `ExclusiveRegion`, since any
+/// number of copies of it may exist.
+///
+/// # Safety
+///
+/// No two values of the type that safe code can obtain may cover the same
+/// memory, unless an `unsafe` constructor's contract makes its caller
+/// responsible for that (as [`SliceRegion::from_raw_parts`] does).
+///
+/// ```compile_fail,E0277
+/// use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+/// let mut buffer = AlignedBuffer::<1024>::new();
+/// let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+/// let (mut a, mut b) = (&region, &region);
+/// let first = Writer::create(&mut a, &ChannelConfig::new(1)); // error: `&SliceRegion` is not exclusive
+/// let second = Writer::create(&mut b, &ChannelConfig::new(1));
+/// ```
+pub unsafe trait ExclusiveRegion: Region {}
+
 // SAFETY: a shared reference forwards every call to a region that keeps the
 // promises; the reference cannot outlive it.
 unsafe impl<R: Region + ?Sized> Region for &R {

@@ -3,7 +3,7 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::Region;
+use super::{ExclusiveRegion, Region};
 use crate::error::RegionError;
 use crate::format::{HEADER_LEN, MIN_CAPACITY, RECORD_ALIGN};
 use crate::sync::{Ordering, RawAtomicU32};
@@ -216,6 +216,11 @@ unsafe impl Region for SliceRegion<'_> {
         unsafe { core::slice::from_raw_parts_mut(self.at(offset), len) }
     }
 }
+
+// SAFETY: `new` takes the memory's only `&mut`, `SliceRegion` is neither
+// `Clone` nor `Copy`, and `from_raw_parts` makes its caller answer for
+// aliasing regions.
+unsafe impl ExclusiveRegion for SliceRegion<'_> {}
 
 /// A byte buffer aligned for a channel, for statics and stack buffers.
 ///
