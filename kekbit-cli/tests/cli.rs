@@ -585,7 +585,16 @@ fn verify_names_each_kind_of_damage_and_its_offset() {
         "{ok:?}"
     );
     assert_eq!(ok.stdout_text().lines().count(), 1);
-    let header = Header::decode(&fs::read(&sound).unwrap()).unwrap();
+    let sound_bytes = fs::read(&sound).unwrap();
+    let header = Header::decode(&sound_bytes).unwrap();
+    let info = info_json(&sound);
+    assert_eq!(info["header"]["capacity_bytes"], header.capacity_bytes);
+    assert_eq!(info["header"]["max_record_len"], header.max_record_len);
+    assert_eq!(info["header"]["checksums"], true);
+    assert_eq!(
+        info["header"]["header_checksum"],
+        u32::from_le_bytes(sound_bytes[60..64].try_into().unwrap())
+    );
     let record = |i: usize| HEADER_LEN + 32 * i;
 
     type Edit = Box<dyn FnOnce(&mut Vec<u8>)>;

@@ -66,7 +66,9 @@ pub fn run(args: &DemoArgs) -> CliResult {
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Other(format!("cannot find the kekbit executable: {e}")))?;
 
-    println!(
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
         "kekbit demo: 1 writer process -> {} reader process{}, {} records of {} bytes{}",
         plan.readers,
         if plan.readers == 1 { "" } else { "es" },
@@ -77,13 +79,18 @@ pub fn run(args: &DemoArgs) -> CliResult {
         } else {
             ""
         }
-    );
-    println!(
-        "channel: {} ({})",
-        path.display(),
-        human_bytes(plan.capacity)
-    );
-    io::stdout().flush().map_err(stdout_error)?;
+    )
+    .and_then(|()| {
+        writeln!(
+            out,
+            "channel: {} ({})",
+            path.display(),
+            human_bytes(plan.capacity)
+        )
+    })
+    .and_then(|()| out.flush())
+    .map_err(stdout_error)?;
+    drop(out);
 
     let mut writer_cmd = Command::new(&exe);
     writer_cmd
@@ -138,7 +145,12 @@ pub fn run(args: &DemoArgs) -> CliResult {
             return Err(e);
         }
     };
-    writer.finish()?;
+    if let Err(e) = writer.finish() {
+        for reader in &mut readers {
+            reader.kill();
+        }
+        return Err(e);
+    }
     let mut results = Vec::new();
     for reader in readers {
         let output = reader.finish()?;

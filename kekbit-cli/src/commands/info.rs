@@ -1,9 +1,13 @@
 //! `kekbit info`: everything about a channel, as text or JSON.
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kekbit_nostd::format::{FLAG_CHECKSUMS, HEADER_LEN};
+use kekbit_nostd::format::{
+    FLAG_CHECKSUMS, HEADER_CHECKSUM_OFFSET, HEADER_LEN, IMMUTABLE_HEADER_LEN,
+};
 use serde_json::json;
 
 use crate::cli::InfoArgs;
@@ -19,6 +23,7 @@ pub fn run(args: &InfoArgs) -> CliResult {
     let channel = inspect::open(path)?;
     let mut reader = inspect::reader(&channel)?;
     let header = *channel.header();
+    let header_checksum = read_header_checksum(path)?;
     let walk = inspect::walk(&mut reader);
     let heartbeat_word = reader.inner().heartbeat();
     let heartbeat_age = reader.heartbeat_age();
@@ -61,6 +66,7 @@ pub fn run(args: &InfoArgs) -> CliResult {
                 "timeout_ms": millis(timeout),
                 "creation_time": header.creation_time,
                 "tick_unit": unit_name(header.tick_unit),
+                "header_checksum": header_checksum,
             },
             "damage": damage.map(|e| json!({
                 "record_offset": damage_position(&e),
@@ -146,6 +152,10 @@ pub fn run(args: &InfoArgs) -> CliResult {
             ("timeout", timeout_text),
             ("created", created_text),
             ("tick unit", unit_name(header.tick_unit).to_string()),
+            (
+                "header crc",
+                format!("{header_checksum:#010x} (CRC32C, matches)"),
+            ),
             ("file", format!("{} bytes", channel.file_len())),
         ];
         for (name, value) in lines {
@@ -181,6 +191,18 @@ fn damage_position(e: &kekbit_nostd::ReadError) -> Option<u32> {
         | kekbit_nostd::ReadError::Checksum { position, .. } => Some(position),
         _ => None,
     }
+}
+
+/// The header's stored CRC32C, which the header type does not keep. Read
+/// from the file: the immutable header never changes once published.
+fn read_header_checksum(path: &Path) -> CliResult<u32> {
+    let mut bytes = [0u8; IMMUTABLE_HEADER_LEN];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| CliError::io(path, "read the channel's header", &e))?;
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[HEADER_CHECKSUM_OFFSET..HEADER_CHECKSUM_OFFSET + 4]);
+    Ok(u32::from_le_bytes(word))
 }
 
 /// Milliseconds, to the microsecond, without binary-fraction noise.
