@@ -80,6 +80,15 @@ pub fn describe_open_error(e: ChannelError) -> CliError {
 }
 
 /// The file offset of the header field a header error is about.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::HeaderError;
+/// use kekbit_cli::inspect::header_fault_offset;
+/// let e = HeaderError::UnknownTickUnit { code: 9 };
+/// assert_eq!(header_fault_offset(&e), Some(kekbit_nostd::format::TICK_UNIT_OFFSET));
+/// ```
 pub fn header_fault_offset(e: &HeaderError) -> Option<usize> {
     Some(match e {
         HeaderError::Truncated { len, .. } => *len,
@@ -154,6 +163,17 @@ pub fn walk(reader: &mut ChannelReader<'_>) -> Walk {
 
 /// One line describing damage in the record area, with the offset in the
 /// record area and in the file.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::{Corruption, ReadError};
+/// let e = ReadError::Corrupt { position: 8, corruption: Corruption::BadCommitWord { word: 7 } };
+/// assert_eq!(
+///     kekbit_cli::inspect::describe_damage(&e),
+///     "at record offset 8 (file offset 136): corrupt record: invalid commit word 0x00000007"
+/// );
+/// ```
 pub fn describe_damage(e: &ReadError) -> String {
     let (position, what) = match *e {
         ReadError::Corrupt {

@@ -6,6 +6,8 @@
 //! on a runtime error, 2 on a usage error. No command panics on what a
 //! file contains.
 
+#![warn(missing_docs)]
+
 pub mod cli;
 mod commands;
 pub mod error;

@@ -72,6 +72,15 @@ pub fn write_record(
 }
 
 /// Writes `bytes` as lower-case hex digits.
+///
+/// # Example
+///
+/// ```
+/// let mut out = Vec::new();
+/// kekbit_cli::output::write_hex(&mut out, &[0x00, 0xab, 0x7f])?;
+/// assert_eq!(out, b"00ab7f");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn write_hex(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 256];
