@@ -20,8 +20,11 @@ const TOUCH_STRIDE: usize = 4096;
 /// Users only ever borrow one (inside a [`ChannelReader`](crate::ChannelReader)
 /// or through [`ShmReader::region`](crate::ShmReader::region)), and only
 /// read-only ones: a writer's is owned by its [`ShmWriter`](crate::ShmWriter).
-/// It is not `Clone` and has no public constructor, so no safe code can
-/// build a second [`Writer`](kekbit_nostd::Writer) on a mapping. A reader's region is mapped read-only: a store through it would
+/// It is not `Clone`, has no public constructor and is not an
+/// [`ExclusiveRegion`](kekbit_nostd::ExclusiveRegion), so no safe code can
+/// build a [`Writer`](kekbit_nostd::Writer) on it. Never pass a reader's
+/// region to the `unsafe` `Writer::create_unchecked`: its first store would
+/// fault. A reader's region is mapped read-only: a store through it would
 /// fault, and none is ever made, since only writers store.
 ///
 /// Like every memory-mapped file, it assumes that only the channel's kekbit
