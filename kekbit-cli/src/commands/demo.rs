@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
-use kekbit_nostd::format::{MARKER_LEN, MAX_CAPACITY, PAYLOAD_OFFSET};
+use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, MAX_CAPACITY, PAYLOAD_OFFSET};
 use kekbit_nostd::{ChannelConfig, TickUnit};
 use kekbit_std::{ShmReader, ShmWriter, WaitStrategy, WriterOptions, default_root, storage_path};
 
@@ -63,6 +63,7 @@ pub fn run(args: &DemoArgs) -> CliResult {
     let plan = Plan::new(args)?;
     let path = storage_path(&plan.root, DEMO_CHANNEL_ID);
     remove_previous_demo(&path)?;
+    check_space(&path, plan.capacity)?;
     let exe = std::env::current_exe()
         .map_err(|e| CliError::Other(format!("cannot find the kekbit executable: {e}")))?;
 
@@ -269,6 +270,51 @@ fn remove_previous_demo(path: &Path) -> CliResult {
     }
     drop(channel);
     std::fs::remove_file(path).map_err(|e| CliError::io(path, "remove the last demo's channel", &e))
+}
+
+/// Checks that the channel's folder has room for it. A file-backed mapping
+/// of a full tmpfs kills its writer with `SIGBUS` on the first page that
+/// cannot be allocated; `/dev/shm` in a container is often only 64 MiB.
+fn check_space(path: &Path, capacity: u64) -> CliResult {
+    let Some(folder) = path.parent() else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(folder)
+        .map_err(|e| CliError::io(folder, "create the demo's folder", &e))?;
+    let needed = capacity + HEADER_LEN as u64;
+    match available_bytes(folder) {
+        // Some slack for the file system's own blocks.
+        Some(free) if free < needed + (1 << 20) => Err(CliError::path(
+            folder,
+            format_args!(
+                "the demo channel needs {} but only {} are free here; use fewer --records \
+                 or another --dir",
+                human_bytes(needed),
+                human_bytes(free)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Bytes an unprivileged user may still allocate in the file system that
+/// holds `folder`; `None` if the system cannot tell.
+fn available_bytes(folder: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c_path` is a NUL-terminated path and `stats` points to
+    // writable memory for one `statvfs`, which the call only writes.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stats.as_mut_ptr()) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the call succeeded, so it filled in `stats` (which was
+    // zeroed anyway, a valid value for this plain C struct).
+    let stats = unsafe { stats.assume_init() };
+    #[allow(clippy::useless_conversion)] // the field types differ by target
+    let (blocks, block_size) = (u64::from(stats.f_bavail), u64::from(stats.f_frsize));
+    Some(blocks.saturating_mul(block_size))
 }
 
 /// A child process with its standard output read line by line.
@@ -897,6 +943,19 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // calls into the OS
+    fn free_space_is_known_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(available_bytes(dir.path()).is_some_and(|n| n > 0));
+        assert_eq!(available_bytes(Path::new("/nonexistent/folder")), None);
+        let path = dir.path().join("x/y.kekbit");
+        check_space(&path, 4096).unwrap();
+        let huge = check_space(&path, u64::MAX / 2).unwrap_err();
+        assert!(huge.to_string().contains("use fewer --records"), "{huge}");
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // calls into the OS
     fn the_monotonic_clock_moves_forward() {
         let a = monotonic_nanos();
         let b = monotonic_nanos();
