@@ -95,14 +95,22 @@ impl MappedRegion {
     /// write to each page does not pay a page fault.
     ///
     /// Must be called before a writer is created on the mapping, while the
-    /// caller is the file's only user: where `MADV_POPULATE_WRITE` is
-    /// missing (Linux before 5.14) it stores a zero word into each page of
-    /// the freshly zeroed file.
-    pub(crate) fn prefault_for_writing(&self) {
-        if !self.inner.writable || self.inner.map.advise(Advice::PopulateWrite).is_ok() {
-            return;
+    /// caller is the file's only user, and after the file's space has been
+    /// reserved (or the touching fallback could fault on a full tmpfs):
+    /// where `MADV_POPULATE_WRITE` is missing (Linux before 5.14) it stores
+    /// a zero word into each page of the freshly zeroed file.
+    pub(crate) fn prefault_for_writing(&self) -> io::Result<()> {
+        if !self.inner.writable {
+            return Ok(());
         }
-        self.touch_pages();
+        match self.inner.map.advise(Advice::PopulateWrite) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                self.touch_pages();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The fallback of [`prefault_for_writing`](Self::prefault_for_writing),
@@ -220,7 +228,7 @@ mod tests {
         file.set_len(len as u64).unwrap();
         let region = MappedRegion::map(&file, len, true).unwrap();
         region.touch_pages();
-        region.prefault_for_writing();
+        region.prefault_for_writing().unwrap();
         let mut bytes = vec![1u8; len];
         // SAFETY: in bounds; nothing else uses this private file.
         unsafe { region.copy_out(0, &mut bytes) };
@@ -234,7 +242,7 @@ mod tests {
         file.set_len(4096).unwrap();
         let region = MappedRegion::map(&file, 4096, false).unwrap();
         assert!(!region.is_writable());
-        region.prefault_for_writing(); // a no-op, not a fault
+        region.prefault_for_writing().unwrap(); // a no-op, not a fault
         assert!(region.flush_range(0, 4096).is_ok());
     }
 

@@ -132,7 +132,8 @@ impl WriterOptions {
     /// lock file. Missing folders are created.
     ///
     /// If the process dies between the link and the removal of the
-    /// temporary name, a hidden `.*.tmp` file is left in the folder.
+    /// temporary name, a hidden `.*.tmp` file is left in the folder. Errors
+    /// name `path`, even those met while the file had its temporary name.
     ///
     /// # Example
     ///
@@ -189,12 +190,18 @@ impl WriterOptions {
 
         let (temp, file) = TempFile::create(path, self.mode)?;
         file.set_permissions(Permissions::from_mode(self.mode))
-            .map_err(|e| ChannelError::io(&temp.path, "set the channel's permissions", e))?;
+            .map_err(|e| ChannelError::io(path, "set the channel's permissions", e))?;
         file.set_len(file_len as u64)
-            .map_err(|e| ChannelError::io(&temp.path, "size the channel file", e))?;
-        let region = MappedRegion::map(&file, file_len, true).map_err(|e| e.at(&temp.path))?;
+            .map_err(|e| ChannelError::io(path, "size the channel file", e))?;
         if self.prefault {
-            region.prefault_for_writing();
+            reserve_space(&file, file_len)
+                .map_err(|e| ChannelError::io(path, "reserve space for the channel", e))?;
+        }
+        let region = MappedRegion::map(&file, file_len, true).map_err(|e| e.at(path))?;
+        if self.prefault {
+            region
+                .prefault_for_writing()
+                .map_err(|e| ChannelError::io(path, "pre-fault the channel", e))?;
         }
         let flusher = region.handle();
         // SAFETY: the file was created with `create_new` under a name unique
@@ -210,9 +217,9 @@ impl WriterOptions {
         if self.durability.flushes() {
             flusher
                 .flush_range(0, file_len)
-                .map_err(|e| ChannelError::io(&temp.path, "flush the new channel", e))?;
+                .map_err(|e| ChannelError::io(path, "flush the new channel", e))?;
             file.sync_all()
-                .map_err(|e| ChannelError::io(&temp.path, "sync the new channel", e))?;
+                .map_err(|e| ChannelError::io(path, "sync the new channel", e))?;
         }
 
         temp.publish(path)?;
@@ -257,6 +264,28 @@ impl WriterOptions {
 /// ```
 pub fn shm_writer(root: &Path, config: &ChannelConfig) -> Result<ShmWriter, ChannelError> {
     WriterOptions::new(*config).create_in(root)
+}
+
+/// Allocates the file's blocks (tmpfs pages) now, so that a full file
+/// system is a typed error at creation rather than a `SIGBUS` on some later
+/// write. File systems that cannot preallocate are left as they are.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn reserve_space(file: &File, len: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the descriptor is open (borrowed from `file`) for the whole
+    // call, which touches no memory of ours.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 | libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// Elsewhere the file stays sparse until written.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn reserve_space(_file: &File, _len: usize) -> io::Result<()> {
+    Ok(())
 }
 
 /// A temporary file that removes itself unless published.
