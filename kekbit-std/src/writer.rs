@@ -80,10 +80,13 @@ impl WriterOptions {
 
     /// Turns pre-faulting on (the default) or off.
     ///
-    /// Pre-faulting maps every page of the channel before the header is
-    /// published, so writes never pay a page fault. Turn it off for huge,
-    /// sparsely used channels: it allocates all of the file's memory (on
-    /// tmpfs) or blocks (on disk) at once.
+    /// Pre-faulting reserves the file's space (`posix_fallocate`) and faults
+    /// in every page for writing before the header is published, so writes
+    /// never pay a page fault, and a full file system is an error at
+    /// creation. Turn it off for huge, sparsely used channels: it allocates
+    /// all of the file's memory (on tmpfs) or blocks (on disk) at once.
+    /// Without it, as with any mapped file, a write to a page the file
+    /// system cannot supply (tmpfs full) kills the writer with `SIGBUS`.
     ///
     /// # Example
     ///
