@@ -93,8 +93,17 @@ where
     R: Receiver,
     M: FnOnce() -> Res<R> + Send,
 {
+    let barrier = std::sync::Barrier::new(2);
     std::thread::scope(|s| {
-        let reader = s.spawn(move || receive_all(&mut make_rx()?, len, records, None));
+        let barrier = &barrier;
+        let reader = s.spawn(move || {
+            let rx = make_rx();
+            // Both sides start together, and the clock starts then.
+            barrier.wait();
+            let start = Instant::now();
+            receive_all(&mut rx?, len, records, Some(start))
+        });
+        barrier.wait();
         let sent = send_all(&mut tx, len, records);
         let received = reader.join().map_err(|_| fail("reader thread panicked"))?;
         drop(tx);
