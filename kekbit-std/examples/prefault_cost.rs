@@ -16,7 +16,7 @@ use kekbit_std::{ShmReader, WaitStrategy, WriterOptions, default_root};
 const RECORD_LEN: usize = 64;
 /// A record's footprint: 8 bytes of framing, payload padded to 8.
 const RECORD_SPAN: u64 = 8 + RECORD_LEN as u64;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 struct Run {
     create: Duration,
@@ -82,16 +82,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<12} {:>4} {:>12} {:>14} {:>14}",
         "channel", "run", "create", "transfer", "records/s"
     );
+    let mut medians = Vec::new();
     for prefault in [true, false] {
+        let name = if prefault { "pre-faulted" } else { "lazy" };
+        let mut rates = Vec::new();
+        let mut creates = Vec::new();
         for n in 0..RUNS {
             let r = run(&root, records, prefault, n)?;
             let rate = records as f64 / r.transfer.as_secs_f64();
-            let name = if prefault { "pre-faulted" } else { "lazy" };
             println!(
                 "{name:<12} {n:>4} {:>12.1?} {:>14.1?} {:>14.0}",
                 r.create, r.transfer, rate
             );
+            rates.push(rate);
+            creates.push(r.create);
         }
+        rates.sort_by(f64::total_cmp);
+        creates.sort();
+        medians.push((name, creates[RUNS / 2], rates[RUNS / 2]));
+    }
+    println!("medians:");
+    for (name, create, rate) in medians {
+        println!("{name:<12} create {create:>10.1?}   {rate:>12.0} records/s");
     }
     Ok(())
 }
