@@ -94,7 +94,9 @@ pub struct CatArgs {
     /// The channel to read.
     pub path: PathBuf,
     /// Keep waiting for new records until the channel is closed, full or
-    /// abandoned by its writer.
+    /// abandoned by its writer (silent past the header's timeout; with a
+    /// timeout of 0 a dead writer cannot be told, and cat waits until
+    /// interrupted).
     #[arg(long, short)]
     pub follow: bool,
     /// Start at this position in the record area (a record boundary, as
