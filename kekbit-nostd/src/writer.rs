@@ -184,9 +184,11 @@ impl<R: Region> Writer<R> {
     ///
     /// # Safety
     ///
-    /// While the returned writer lives, no other `Writer` exists on any
-    /// region over the same memory, in any thread, core or process. Two
-    /// writers race on the same bytes: readers then see torn records.
+    /// - While the returned writer lives, no other `Writer` exists on any
+    ///   region over the same memory, in any thread, core or process. Two
+    ///   writers race on the same bytes: readers then see torn records.
+    /// - The region's memory is writable (not a read-only mapping): the
+    ///   writer stores into it, and a store to read-only pages faults.
     ///
     /// # Example
     ///
