@@ -152,6 +152,11 @@ pub struct Report {
     pub verbose: bool,
 }
 
+/// Names the measurement an error came from.
+pub fn context<T>(what: &str, result: crate::Res<T>) -> crate::Res<T> {
+    result.map_err(|e| crate::fail(format!("{what}: {e}")))
+}
+
 impl Report {
     /// Declares a table (idempotent), so tables appear in a fixed order.
     pub fn section(&mut self, title: &str, note: &str) {

@@ -37,7 +37,10 @@ impl Stall {
         match self.since {
             Some((t, p)) if p == progress => {
                 if t.elapsed() > STALL {
-                    return Err(fail(format!("stalled after {progress} records")));
+                    return Err(fail(format!(
+                        "stalled for {} s after {progress} records",
+                        STALL.as_secs()
+                    )));
                 }
             }
             _ => self.since = Some((Instant::now(), progress)),

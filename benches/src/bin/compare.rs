@@ -20,7 +20,7 @@ use kekbit_benches::kek::{self, ChannelFile, KekRx, Remove};
 use kekbit_benches::kek035::Channel035;
 use kekbit_benches::limits::{self, Line, Memory};
 use kekbit_benches::pipe::Sender;
-use kekbit_benches::report::{Report, Unit};
+use kekbit_benches::report::{Report, Unit, context};
 use kekbit_benches::workload::{self, Pinger};
 use kekbit_benches::{Res, fail, ice, peers};
 use kekbit_std::Durability;
@@ -196,19 +196,31 @@ fn run(args: &[String]) -> Res<()> {
         eprintln!("repetition {} of {}", rep + 1, plan.reps);
         let on = |w: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == w));
         if on("threads") {
-            threads_rep(&mut report, &plan, &dirs, &mut names)?;
+            context(
+                "threads",
+                threads_rep(&mut report, &plan, &dirs, &mut names),
+            )?;
         }
         if on("processes") {
-            processes_rep(&mut report, &plan, &dirs, &mut names)?;
+            context(
+                "processes",
+                processes_rep(&mut report, &plan, &dirs, &mut names),
+            )?;
         }
         if on("latency") {
-            latency_rep(&mut report, &plan, &dirs, &mut names)?;
+            context(
+                "latency",
+                latency_rep(&mut report, &plan, &dirs, &mut names),
+            )?;
         }
         if on("fanout") {
-            fanout_rep(&mut report, &plan, &dirs, &mut names)?;
+            context("fan-out", fanout_rep(&mut report, &plan, &dirs, &mut names))?;
         }
         if on("durable") {
-            durable_rep(&mut report, &plan, &dirs, &mut names)?;
+            context(
+                "durable",
+                durable_rep(&mut report, &plan, &dirs, &mut names),
+            )?;
         }
     }
     let elapsed = started.elapsed();
@@ -297,7 +309,10 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         let unit = Unit::Records { bytes: len };
         let mut put = |row: &str, rate: f64| report.add(T_THREADS, row, &col, unit, rate);
 
-        let (rate, created) = kekbit_threads(dirs, names, len, n, true)?;
+        let (rate, created) = context(
+            &format!("kekbit {col}"),
+            kekbit_threads(dirs, names, len, n, true),
+        )?;
         put("kekbit", rate);
         put(
             "kekbit, pre-faulting timed too",
@@ -310,20 +325,30 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         {
             let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
             let tx = ch.writer(len, n)?;
-            put(
-                "kekbit 0.3.5",
-                workload::threads(tx, || ch.reader(), len, n)?,
-            );
+            let rate = context(
+                &format!("kekbit 0.3.5 {col}"),
+                workload::threads(tx, || ch.reader(), len, n),
+            )?;
+            put("kekbit 0.3.5", rate);
         }
         let (tx, rx) = peers::rtrb(len);
-        put("rtrb", workload::threads(tx, move || Ok(rx), len, n)?);
+        let rate = context(
+            &format!("rtrb {col}"),
+            workload::threads(tx, move || Ok(rx), len, n),
+        )?;
+        put("rtrb", rate);
         let (tx, rx) = peers::bbqueue(len);
-        put("bbqueue", workload::threads(tx, move || Ok(rx), len, n)?);
+        let rate = context(
+            &format!("bbqueue {col}"),
+            workload::threads(tx, move || Ok(rx), len, n),
+        )?;
+        put("bbqueue", rate);
         let (tx, rx) = peers::crossbeam(len);
-        put(
-            "crossbeam-channel",
-            workload::threads(tx, move || Ok(rx), len, n)?,
-        );
+        let rate = context(
+            &format!("crossbeam {col}"),
+            workload::threads(tx, move || Ok(rx), len, n),
+        )?;
+        put("crossbeam-channel", rate);
         for (row, memory) in [
             ("memcpy, pre-faulted /dev/shm", Memory::PrefaultedShm),
             ("memcpy, fresh /dev/shm", Memory::FreshShm),
@@ -379,11 +404,14 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
         let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
         let _remove = Remove(path.clone());
         let child = spawn(&["tp-writer", "kekbit", path_str(&path)?, &l, &ns])?;
-        let rate = read_from_child(child, |child| {
-            let channel = kek::open(&path)?;
-            let mut rx = KekRx::new(&channel)?;
-            workload::receive_all(&mut rx, len, n, Some(go(child)?))
-        })?;
+        let rate = context(
+            &format!("kekbit {col}"),
+            read_from_child(child, |child| {
+                let channel = kek::open(&path)?;
+                let mut rx = KekRx::new(&channel)?;
+                workload::receive_all(&mut rx, len, n, Some(go(child)?))
+            }),
+        )?;
         report.add(T_PROCS, "kekbit", &col, unit, rate);
 
         // kekbit 0.3.5: the child creates the channel.
@@ -392,10 +420,13 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
         let ch = Channel035::new(&root, id);
         let name = format!("{}:{id}", path_str(&root)?);
         let child = spawn(&["tp-writer", "kekbit-0.3.5", &name, &l, &ns])?;
-        let rate = read_from_child(child, |child| {
-            let mut rx = ch.reader()?;
-            workload::receive_all(&mut rx, len, n, Some(go(child)?))
-        })?;
+        let rate = context(
+            &format!("kekbit 0.3.5 {col}"),
+            read_from_child(child, |child| {
+                let mut rx = ch.reader()?;
+                workload::receive_all(&mut rx, len, n, Some(go(child)?))
+            }),
+        )?;
         drop(ch);
         report.add(T_PROCS, "kekbit 0.3.5", &col, unit, rate);
 
@@ -403,9 +434,12 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
         let service = format!("kekbit-bench/{}/{}", std::process::id(), names.next());
         let mut rx = ice::IceRx::new(&service)?;
         let child = spawn(&["tp-writer", "iceoryx2", &service, &l, &ns])?;
-        let rate = read_from_child(child, |child| {
-            workload::receive_all(&mut rx, len, n, Some(go(child)?))
-        })?;
+        let rate = context(
+            &format!("iceoryx2 {col}"),
+            read_from_child(child, |child| {
+                workload::receive_all(&mut rx, len, n, Some(go(child)?))
+            }),
+        )?;
         report.add(T_PROCS, "iceoryx2", &col, unit, rate);
     }
     Ok(())
