@@ -468,7 +468,8 @@ impl<'a> ChannelReader<'a> {
     }
 
     /// Returns the next record, waiting until `deadline` for one;
-    /// `Ok(None)` if none came.
+    /// `Ok(None)` if none came. A sleeping [`WaitStrategy`] never sleeps
+    /// past the deadline, whatever its `max_sleep`.
     ///
     /// # Example
     ///
@@ -499,7 +500,7 @@ impl<'a> ChannelReader<'a> {
             if let Some(record) = self.try_read()? {
                 return Ok(Some(record));
             }
-            if waiter.pause() && deadline.is_some_and(|d| Instant::now() >= d) {
+            if waiter.pause(deadline) && deadline.is_some_and(|d| Instant::now() >= d) {
                 // One last look, so a record that came during the last
                 // pause is not missed.
                 return self.try_read();
@@ -710,7 +711,7 @@ impl<'a> Iterator for Blocking<'_, 'a> {
                     return Some(Err(self.reader.read_error(e)));
                 }
             }
-            if waiter.pause() && self.reader.status() == Status::Abandoned {
+            if waiter.pause(None) && self.reader.status() == Status::Abandoned {
                 self.done = true;
                 return Some(Err(ChannelError::Abandoned {
                     path: self.reader.path.to_path_buf(),

@@ -1,6 +1,6 @@
 //! How a reader waits for the next record.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a [`ChannelReader`](crate::ChannelReader) waits when no record is
 /// ready: chosen per reader, trading CPU for latency.
@@ -70,9 +70,10 @@ impl Waiter {
         }
     }
 
-    /// Pauses once, as the strategy says; returns whether the caller should
-    /// look at the clock (deadline, abandonment) before the next poll.
-    pub(crate) fn pause(&mut self) -> bool {
+    /// Pauses once, as the strategy says, but never sleeps past `deadline`;
+    /// returns whether the caller should look at the clock (deadline,
+    /// abandonment) before the next poll.
+    pub(crate) fn pause(&mut self, deadline: Option<Instant>) -> bool {
         self.pauses = self.pauses.saturating_add(1);
         match self.strategy {
             WaitStrategy::BusySpin => {
@@ -95,8 +96,15 @@ impl Waiter {
                     std::thread::yield_now();
                     true
                 } else {
-                    std::thread::sleep(self.sleep.min(max_sleep));
-                    self.sleep = (self.sleep * 2).min(max_sleep.max(Duration::from_micros(1)));
+                    let mut sleep = self.sleep.min(max_sleep);
+                    if let Some(deadline) = deadline {
+                        sleep = sleep.min(deadline.saturating_duration_since(Instant::now()));
+                    }
+                    std::thread::sleep(sleep);
+                    self.sleep = self
+                        .sleep
+                        .saturating_mul(2)
+                        .min(max_sleep.max(Duration::from_micros(1)));
                     true
                 }
             }
@@ -115,19 +123,46 @@ mod tests {
             yields: 1,
             max_sleep: Duration::from_micros(4),
         });
-        assert!(!w.pause()); // spin
-        assert!(!w.pause()); // spin
-        assert!(w.pause()); // yield
+        assert!(!w.pause(None)); // spin
+        assert!(!w.pause(None)); // spin
+        assert!(w.pause(None)); // yield
         for _ in 0..5 {
-            assert!(w.pause()); // sleeps, capped
+            assert!(w.pause(None)); // sleeps, capped
         }
         assert_eq!(w.sleep, Duration::from_micros(4));
     }
 
     #[test]
+    #[cfg_attr(miri, ignore)] // sleeps
+    fn a_sleep_never_runs_past_the_deadline() {
+        let long = Duration::from_secs(30);
+        let mut w = Waiter::new(WaitStrategy::Backoff {
+            spins: 0,
+            yields: 0,
+            max_sleep: long,
+        });
+        w.sleep = long; // as after a long wait
+        let start = Instant::now();
+        assert!(w.pause(Some(start + Duration::from_millis(10))));
+        // Generous for a loaded machine, far below the 30 s sleep.
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let start = Instant::now();
+        assert!(w.pause(Some(start))); // already past
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
     fn busy_spin_checks_the_clock_now_and_then() {
         let mut w = Waiter::new(WaitStrategy::BusySpin);
-        let checks = (0..640).filter(|_| w.pause()).count();
+        let checks = (0..640).filter(|_| w.pause(None)).count();
         assert_eq!(checks, 10);
     }
 }
