@@ -151,7 +151,8 @@ pub fn human_bytes(bytes: u64) -> String {
     }
     let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
+    // 1023.96 KiB would print as "1024 KiB": move up a unit before that.
+    while value >= 1023.95 && unit + 1 < UNITS.len() {
         value /= 1024.0;
         unit += 1;
     }
@@ -268,6 +269,8 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1024), "1 KiB");
         assert_eq!(human_bytes(72 << 20), "72 MiB");
+        assert_eq!(human_bytes(1_048_544), "1 MiB");
+        assert_eq!(human_bytes(1_048_000), "1023.4 KiB");
         assert_eq!(human_nanos(999), "999 ns");
         assert_eq!(human_nanos(1_500), "1.5 µs");
         assert_eq!(human_nanos(4_100_000), "4.1 ms");
