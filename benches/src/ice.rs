@@ -6,7 +6,7 @@ use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 
-use crate::pipe::{Receiver, Sender};
+use crate::pipe::{Backoff, Receiver, Sender};
 use crate::{Res, fail};
 
 /// Samples a subscriber may hold unread; the publisher waits beyond that.
@@ -68,10 +68,11 @@ impl IceTx {
 impl Sender for IceTx {
     #[inline]
     fn send(&mut self, record: &[u8]) -> Res<()> {
+        let mut backoff = Backoff::default();
         let sample = loop {
             match self.publisher.loan_slice_uninit(record.len()) {
                 Ok(sample) => break sample,
-                Err(iceoryx2::port::LoanError::OutOfMemory) => std::hint::spin_loop(),
+                Err(iceoryx2::port::LoanError::OutOfMemory) => backoff.snooze(),
                 Err(e) => return Err(fail(format!("iceoryx2 loan: {e:?}"))),
             }
         };

@@ -12,7 +12,7 @@ use bbqueue::traits::coordination::cas::AtomicCoord;
 use bbqueue::traits::notifier::polling::Polling;
 use bbqueue::traits::storage::BoxedSlice;
 
-use crate::pipe::{Receiver, Sender};
+use crate::pipe::{Backoff, Receiver, Sender};
 use crate::{Res, fail};
 
 const FRAME_HEADER: usize = 4;
@@ -62,30 +62,32 @@ fn copy_span(a: &[u8], b: &[u8], at: usize, out: &mut [u8]) {
     }
 }
 
-/// rtrb's producer, framing records.
-pub struct RtrbTx(rtrb::Producer<u8>);
+/// rtrb's producer, framing records (with a scratch frame buffer).
+pub struct RtrbTx(rtrb::Producer<u8>, Vec<u8>);
 /// rtrb's consumer, unframing records.
 pub struct RtrbRx(rtrb::Consumer<u8>, Vec<u8>);
 
 /// A new rtrb ring for records of up to `record_len` bytes.
 pub fn rtrb(record_len: usize) -> (RtrbTx, RtrbRx) {
     let (tx, rx) = rtrb::RingBuffer::new(ring_bytes(record_len));
-    (RtrbTx(tx), RtrbRx(rx, Vec::new()))
+    (RtrbTx(tx, Vec::new()), RtrbRx(rx, Vec::new()))
 }
 
 impl Sender for RtrbTx {
     #[inline]
     fn send(&mut self, record: &[u8]) -> Res<()> {
-        let head = (record.len() as u32).to_le_bytes();
-        // The receiver takes only whole frames, so the header may go first.
-        while self.0.push_entire_slice(&head).is_err() {
-            std::hint::spin_loop();
-        }
-        while self.0.push_entire_slice(record).is_err() {
+        // One push per frame, so the receiver never sees half of one: frame
+        // it in a (cache-hot) scratch buffer first.
+        let frame = &mut self.1;
+        frame.clear();
+        frame.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        frame.extend_from_slice(record);
+        let mut backoff = Backoff::default();
+        while self.0.push_entire_slice(frame).is_err() {
             if self.0.is_abandoned() {
                 return Err(fail("rtrb: receiver gone"));
             }
-            std::hint::spin_loop();
+            backoff.snooze();
         }
         Ok(())
     }
@@ -137,10 +139,11 @@ impl Sender for BbqTx {
     #[inline]
     fn send(&mut self, record: &[u8]) -> Res<()> {
         let total = FRAME_HEADER + record.len();
+        let mut backoff = Backoff::default();
         let mut grant = loop {
             match self.0.grant_exact(total) {
                 Ok(grant) => break grant,
-                Err(_) => std::hint::spin_loop(),
+                Err(_) => backoff.snooze(),
             }
         };
         grant[..FRAME_HEADER].copy_from_slice(&(record.len() as u32).to_le_bytes());

@@ -85,3 +85,34 @@ impl SeqCheck {
         }
     }
 }
+
+/// How every waiting loop in the harness waits: spin (with the CPU's pause
+/// hint) for a while, then yield the core, so that a waiter sharing a core
+/// with the party it waits for lets that party run. Every system waits the
+/// same way.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    spins: u32,
+}
+
+impl Backoff {
+    /// Spins before the first yield.
+    const SPINS: u32 = 1 << 10;
+
+    /// Waits a little.
+    #[inline]
+    pub fn snooze(&mut self) {
+        if self.spins < Self::SPINS {
+            self.spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Progress was made: spin again next time.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.spins = 0;
+    }
+}

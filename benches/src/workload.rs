@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::pipe::{Receiver, Sender, SeqCheck, stamp};
+use crate::pipe::{Backoff, Receiver, Sender, SeqCheck, stamp};
 use crate::{Res, fail};
 
 /// Gives up on a receiver that sees nothing for this long.
@@ -72,13 +72,15 @@ pub fn receive_all(
     let mut check = SeqCheck::new(len.max(8));
     let mut first = start.map(|t| (t, 0));
     let mut stall = Stall::new();
+    let mut backoff = Backoff::default();
     while check.count() < records {
         let got = rx.poll(|r| check.check(r))?;
         if got == 0 {
             stall.idle(check.count())?;
-            std::hint::spin_loop();
+            backoff.snooze();
             continue;
         }
+        backoff.reset();
         if first.is_none() {
             first = Some((Instant::now(), check.count()));
         }
@@ -166,9 +168,10 @@ impl<T: Sender, R: Receiver> Pinger<T, R> {
         stamp(&mut self.record, i);
         self.tx.send(&self.record)?;
         let mut stall = Stall::new();
+        let mut backoff = Backoff::default();
         while self.rx.poll(|r| self.check.check(r))? == 0 {
             stall.idle(i)?;
-            std::hint::spin_loop();
+            backoff.snooze();
         }
         self.check.finish()
     }
@@ -178,6 +181,7 @@ impl<T: Sender, R: Receiver> Pinger<T, R> {
 pub fn echo(tx: &mut impl Sender, rx: &mut impl Receiver, rounds: u64) -> Res<()> {
     let mut done = 0;
     let mut stall = Stall::new();
+    let mut backoff = Backoff::default();
     while done < rounds {
         let mut result = Ok(());
         let got = rx.poll(|r| {
@@ -188,7 +192,9 @@ pub fn echo(tx: &mut impl Sender, rx: &mut impl Receiver, rounds: u64) -> Res<()
         result?;
         if got == 0 {
             stall.idle(done)?;
-            std::hint::spin_loop();
+            backoff.snooze();
+        } else {
+            backoff.reset();
         }
         done += got as u64;
     }

@@ -60,12 +60,12 @@ impl Plan {
             Self {
                 quick,
                 reps: reps.unwrap_or(3),
-                volume: 16 << 20,
-                max_records: 1 << 18,
-                fanout_records: 1 << 17,
-                durable_time: Duration::from_millis(100),
+                volume: 8 << 20,
+                max_records: 1 << 17,
+                fanout_records: 1 << 16,
+                durable_time: Duration::from_millis(50),
                 group: 64,
-                samples: 25_000,
+                samples: 20_000,
             }
         } else {
             Self {
