@@ -27,8 +27,10 @@
 /// On `/dev/shm` (tmpfs) nothing survives a reboot whatever the policy, and
 /// flushes cost almost nothing: the memory is the storage.
 ///
-/// Any policy other than `None` also flushes the new file and its folder
-/// when the channel is created, so the channel itself survives power loss.
+/// Any policy other than `None` also syncs the new file and its folder
+/// (and every folder creation made, up to one that existed) when the
+/// channel is created, so the channel itself survives power loss. Under
+/// `None`, the first [`ShmWriter::flush`](crate::ShmWriter::flush) does it.
 ///
 /// # Example
 ///

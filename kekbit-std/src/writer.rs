@@ -183,6 +183,7 @@ impl WriterOptions {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        let folders = folders_to_sync(folder);
         fs::create_dir_all(folder)
             .map_err(|e| ChannelError::io(folder, "create the channel folder", e))?;
         if fs::symlink_metadata(path).is_ok() {
@@ -226,10 +227,11 @@ impl WriterOptions {
         }
 
         temp.publish(path)?;
+        let mut unsynced_creation = Some(Creation { file, folders });
         if self.durability.flushes() {
-            File::open(folder)
-                .and_then(|dir| dir.sync_all())
-                .map_err(|e| ChannelError::io(folder, "sync the channel folder", e))?;
+            if let Some(creation) = unsynced_creation.take() {
+                creation.sync(path)?;
+            }
         }
         let header = *writer.header();
         Ok(ShmWriter {
@@ -241,6 +243,7 @@ impl WriterOptions {
                 end: HEADER_LEN,
                 unsynced_records: 0,
                 unsynced_bytes: 0,
+                unsynced_creation,
                 path: path.to_path_buf(),
             },
             pacer: Pacer::new(&header),
@@ -267,6 +270,51 @@ impl WriterOptions {
 /// ```
 pub fn shm_writer(root: &Path, config: &ChannelConfig) -> Result<ShmWriter, ChannelError> {
     WriterOptions::new(*config).create_in(root)
+}
+
+/// The folders whose entries name a channel in `folder`: `folder` itself,
+/// and the parent of each folder that does not exist yet (deepest first), so
+/// that syncing them all makes the channel's name survive power loss.
+fn folders_to_sync(folder: &Path) -> Vec<PathBuf> {
+    let mut folders = vec![folder.to_path_buf()];
+    let mut dir = folder;
+    while !dir.exists() {
+        match dir.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => {
+                folders.push(parent.to_path_buf());
+                dir = parent;
+            }
+            _ => {
+                folders.push(PathBuf::from("."));
+                break;
+            }
+        }
+    }
+    folders
+}
+
+/// What makes a published channel survive power loss: its file's contents
+/// (header included) and the folder entries that name it.
+struct Creation {
+    file: File,
+    /// From [`folders_to_sync`].
+    folders: Vec<PathBuf>,
+}
+
+impl Creation {
+    /// Syncs the file (`fsync` also writes back pages dirtied through the
+    /// mapping), then the folders, so a name never survives without its file.
+    fn sync(&self, path: &Path) -> Result<(), ChannelError> {
+        self.file
+            .sync_all()
+            .map_err(|e| ChannelError::io(path, "sync the new channel", e))?;
+        for folder in &self.folders {
+            File::open(folder)
+                .and_then(|dir| dir.sync_all())
+                .map_err(|e| ChannelError::io(folder, "sync the channel folder", e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Allocates the file's blocks (tmpfs pages) now, so that a full file
@@ -420,6 +468,9 @@ struct Tail {
     end: usize,
     unsynced_records: u64,
     unsynced_bytes: u64,
+    /// Set while the channel's header and name may not be on the device:
+    /// under [`Durability::None`], until the first flush.
+    unsynced_creation: Option<Creation>,
     path: PathBuf,
 }
 
@@ -447,6 +498,10 @@ impl Tail {
         self.flusher
             .flush_range(self.synced_from, to.saturating_sub(self.synced_from))
             .map_err(|e| ChannelError::io(&self.path, "flush the channel", e))?;
+        if let Some(creation) = &self.unsynced_creation {
+            creation.sync(&self.path)?;
+            self.unsynced_creation = None;
+        }
         // The commit word at `end` will change again: flush from there next.
         self.synced_from = self.end;
         self.unsynced_records = 0;
@@ -651,6 +706,10 @@ impl ShmWriter {
 
     /// Flushes every record written so far to the storage device
     /// (`msync(MS_SYNC)`), whatever the durability policy.
+    ///
+    /// Under [`Durability::None`], the first flush also syncs what creation
+    /// skipped (the header, the file and the folder entries naming it), so
+    /// that the records flushed are found after a power loss.
     ///
     /// # Example
     ///
@@ -1034,6 +1093,45 @@ mod tests {
             let channel = ShmReader::open(&path).unwrap();
             assert_eq!(channel.reader().unwrap().records().count(), writes + 1);
         }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn the_channel_and_every_folder_made_for_it_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new/root");
+        let id = 1 << 32;
+        let path = storage_path(&root, id);
+        let folder = path.parent().unwrap();
+        assert_eq!(
+            folders_to_sync(folder),
+            [folder, &root, &dir.path().join("new"), dir.path()]
+        );
+        assert_eq!(
+            folders_to_sync(Path::new("a/b")),
+            [Path::new("a/b"), Path::new("a"), Path::new(".")]
+        );
+
+        // Any policy but `None` syncs at creation.
+        let config = ChannelConfig {
+            channel_id: id,
+            ..small()
+        };
+        let synced = WriterOptions::new(config)
+            .durability(Durability::OnClose)
+            .create_in(&root)
+            .unwrap();
+        assert!(synced.tail.unsynced_creation.is_none());
+        drop(synced);
+        fs::remove_file(&path).unwrap();
+
+        // `None` leaves it to the first flush: the header and the name too.
+        let mut lazy = WriterOptions::new(config).create_in(&root).unwrap();
+        let pending = lazy.tail.unsynced_creation.as_ref().unwrap();
+        assert_eq!(pending.folders, [folder]);
+        lazy.write(b"durable").unwrap();
+        lazy.flush().unwrap();
+        assert!(lazy.tail.unsynced_creation.is_none());
     }
 
     #[test]
