@@ -36,10 +36,17 @@ fn new_files_are_private_by_default_and_exact_when_chosen() {
     ]);
     assert_eq!(mode_of(&default), 0o600);
 
-    // The umask (typically 022) must not narrow a chosen mode.
+    // The umask must not narrow a chosen mode: the helper runs under a
+    // strict one, whatever this environment's is (0 would prove nothing).
     for mode in ["644", "640", "666", "400"] {
         let path = dir.join(format!("mode-{mode}.kekbit"));
-        run(&["create-mode", path.to_str().unwrap(), mode]);
+        let out = Command::new("sh")
+            .args(["-c", "umask 077 && exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_kekbit-helper"))
+            .args(["create-mode", path.to_str().unwrap(), mode])
+            .output()
+            .expect("run the helper under umask 077");
+        assert!(out.status.success(), "mode {mode}: {out:?}");
         assert_eq!(
             mode_of(&path),
             u32::from_str_radix(mode, 8).unwrap(),
