@@ -25,6 +25,10 @@ const OPEN_POLL_MAX: Duration = Duration::from_millis(10);
 /// Opening checks the header (signature, version, checksum, fields) and
 /// that the file's length is exactly the header's size plus its record
 /// area, so a damaged file gives a typed error, never a panic or a fault.
+/// What no check can catch is a file truncated while it is mapped: as with
+/// any memory-mapped file, a read past its new end kills the process with
+/// `SIGBUS`. Only the channel's writer may change the file, and nobody may
+/// shorten it.
 /// Any number of readers, in any threads, can read one `ShmReader`; each
 /// has its own position. Records they return borrow this mapping and
 /// cannot outlive it.
