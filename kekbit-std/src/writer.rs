@@ -534,9 +534,13 @@ impl Pacer {
         let interval_nanos = if header.timeout_ticks == 0 {
             0
         } else {
-            (header.timeout_ticks / 4)
-                .max(1)
+            // In nanoseconds, so a timeout of under 4 ticks (1 s, say) still
+            // gets a quarter, not a whole tick.
+            (header
+                .timeout_ticks
                 .saturating_mul(header.tick_unit.nanos())
+                / 4)
+            .max(1)
         };
         let created = header
             .creation_time
@@ -1093,6 +1097,24 @@ mod tests {
             let channel = ShmReader::open(&path).unwrap();
             assert_eq!(channel.reader().unwrap().records().count(), writes + 1);
         }
+    }
+
+    #[test]
+    fn heartbeats_are_paced_at_a_quarter_timeout_even_for_few_ticks() {
+        let header = |ticks, unit| {
+            small()
+                .timeout(ticks, unit)
+                .header_for(HEADER_LEN + 4096)
+                .unwrap()
+        };
+        let pacer = Pacer::new(&header(1, TickUnit::Seconds));
+        assert_eq!(pacer.interval_nanos, 250_000_000);
+        let pacer = Pacer::new(&header(400, TickUnit::Millis));
+        assert_eq!(pacer.interval_nanos, 100_000_000);
+        let pacer = Pacer::new(&header(3, TickUnit::Nanos));
+        assert_eq!(pacer.interval_nanos, 1);
+        let pacer = Pacer::new(&header(0, TickUnit::Millis));
+        assert_eq!(pacer.interval_nanos, 0, "no timeout, no heartbeats");
     }
 
     #[test]
