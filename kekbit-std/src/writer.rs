@@ -339,6 +339,11 @@ fn reserve_space(_file: &File, _len: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// The most characters of the channel's file name a temporary name keeps:
+/// with the dot, pid, counter and suffix, at most 4 * 60 + 45 bytes, within
+/// the 255 bytes Linux file systems allow a name.
+const TEMP_NAME_CHARS: usize = 60;
+
 /// A temporary file that removes itself unless published.
 struct TempFile {
     path: PathBuf,
@@ -346,12 +351,14 @@ struct TempFile {
 }
 
 impl TempFile {
-    /// Creates `.{name}.{pid}.{n}.tmp` beside `path`, exclusively.
+    /// Creates `.{name}.{pid}.{n}.tmp` beside `path`, exclusively, with
+    /// `name` cut short so the temporary name fits wherever `path`'s does.
     fn create(path: &Path, mode: u32) -> Result<(Self, File), ChannelError> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let name = path
-            .file_name()
-            .map_or_else(|| "channel".into(), |n| n.to_string_lossy().into_owned());
+        let name: String = path.file_name().map_or_else(
+            || "channel".into(),
+            |n| n.to_string_lossy().chars().take(TEMP_NAME_CHARS).collect(),
+        );
         let mut attempts = 0;
         loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -376,7 +383,7 @@ impl TempFile {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
                     attempts += 1;
                 }
-                Err(e) => return Err(ChannelError::io(&temp, "create the channel file", e)),
+                Err(e) => return Err(ChannelError::io(path, "create the channel file", e)),
             }
         }
     }
@@ -990,6 +997,22 @@ mod tests {
         let err = ShmWriter::create(&path, &small()).unwrap_err();
         assert!(matches!(err, ChannelError::AlreadyExists { .. }), "{err}");
         assert_eq!(names_in(dir.path()), ["c.kekbit"]);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_name_as_long_as_the_file_system_allows_is_a_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("{}.kekbit", "n".repeat(255 - 7));
+        let path = dir.path().join(&name);
+        let writer = ShmWriter::create(&path, &small()).unwrap();
+        assert_eq!(names_in(dir.path()), [name.clone()]);
+        drop(writer);
+        // Too long a name: the error names the channel, not a temporary file.
+        let path = dir.path().join(format!("{name}x"));
+        let err = ShmWriter::create(&path, &small()).unwrap_err();
+        assert_eq!(err.path(), path, "{err}");
+        assert!(matches!(err, ChannelError::Io { .. }), "{err}");
     }
 
     #[test]
