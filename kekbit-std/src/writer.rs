@@ -1006,7 +1006,7 @@ mod tests {
         let name = format!("{}.kekbit", "n".repeat(255 - 7));
         let path = dir.path().join(&name);
         let writer = ShmWriter::create(&path, &small()).unwrap();
-        assert_eq!(names_in(dir.path()), [name.clone()]);
+        assert_eq!(names_in(dir.path()), std::slice::from_ref(&name));
         drop(writer);
         // Too long a name: the error names the channel, not a temporary file.
         let path = dir.path().join(format!("{name}x"));
