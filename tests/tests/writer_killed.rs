@@ -14,6 +14,11 @@ const READERS: usize = 2;
 const TIMEOUT_MS: u64 = 250;
 /// Extra time allowed for process scheduling on a loaded two-core machine.
 const SLACK: Duration = Duration::from_secs(4);
+/// Room for several seconds of the paced stream (about 2 s per 64 MiB on an
+/// idle machine), so that a test thread stalled by load still kills the
+/// writer mid-stream rather than finding the channel full. One round's file
+/// exists at a time.
+const CAPACITY: u64 = 256 << 20;
 
 fn helper() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kekbit-helper"))
@@ -71,7 +76,7 @@ fn readers_see_an_exact_prefix_then_abandonment() {
                 path_arg,
                 &u64::MAX.to_string(),
                 &seed.to_string(),
-                &(64u64 << 20).to_string(),
+                &CAPACITY.to_string(),
                 &TIMEOUT_MS.to_string(),
                 "512",
             ])
@@ -91,6 +96,10 @@ fn readers_see_an_exact_prefix_then_abandonment() {
         );
         drop(channel);
         std::thread::sleep(kill_after);
+        assert!(
+            writer.try_wait().unwrap().is_none(),
+            "round {round}: the writer ended before its kill (channel full?)"
+        );
         writer.kill().expect("SIGKILL the writer");
         let killed = Instant::now();
         let status = writer.wait().unwrap();
@@ -120,6 +129,7 @@ fn readers_see_an_exact_prefix_then_abandonment() {
                 "round {round}: killed after {kill_after:?}, {on_file} records, reader done {detected:?} after the kill"
             );
         }
+        std::fs::remove_file(&path).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
