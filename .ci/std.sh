@@ -28,9 +28,20 @@ timeout 60 "$examples/req" 1000 | tail -n 1 | grep -q '^1000 round trips'
 wait "$rep_pid"
 
 # chat: each side prints what the other typed.
-(sleep 1; echo 'hi bob'; sleep 2) | timeout 60 "$examples/chat" alice bob >"$KEKBIT_ROOT/alice.out" &
+# Each side says its line, then keeps its input open until it has heard the
+# other's (at most 30 s), so a slow start on a loaded machine cannot lose it.
+say_then_listen() { # LINE EXPECTED OUTFILE
+    echo "$1"
+    for _ in $(seq 300); do
+        grep -qx "$2" "$3" 2>/dev/null && return 0
+        sleep 0.1
+    done
+}
+say_then_listen 'hi bob' 'bob: hi alice' "$KEKBIT_ROOT/alice.out" |
+    timeout 60 "$examples/chat" alice bob >"$KEKBIT_ROOT/alice.out" &
 chat_pid=$!
-(sleep 1; echo 'hi alice'; sleep 2) | timeout 60 "$examples/chat" bob alice >"$KEKBIT_ROOT/bob.out"
+say_then_listen 'hi alice' 'alice: hi bob' "$KEKBIT_ROOT/bob.out" |
+    timeout 60 "$examples/chat" bob alice >"$KEKBIT_ROOT/bob.out"
 wait "$chat_pid"
 grep -qx 'bob: hi alice' "$KEKBIT_ROOT/alice.out"
 grep -qx 'alice: hi bob' "$KEKBIT_ROOT/bob.out"

@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use kekbit_nostd::{ChannelConfig, Status, TickUnit};
-use kekbit_std::{default_root, shm_writer, storage_path, try_shm_reader};
+use kekbit_std::{ChannelReader, default_root, shm_writer, storage_path, try_shm_reader};
 
 /// A channel id for a chat name: FNV-1a, in the chat's own id range.
 fn channel_id(name: &str) -> u64 {
@@ -55,23 +55,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 writer.write(line.as_bytes())?;
             }
             Err(RecvTimeoutError::Timeout) => writer.heartbeat(),
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Disconnected) => {
+                // Leaving: first show what the peer said meanwhile.
+                if peer_here {
+                    drain(&mut reader, peer)?;
+                }
+                break;
+            }
         }
         if !peer_here {
             continue;
         }
-        loop {
-            match reader.try_read() {
-                Ok(Some(message)) => println!("{peer}: {}", String::from_utf8_lossy(message)),
-                Ok(None) => break,
-                Err(e) if e.is_end() => {
-                    println!("chat: {peer} left");
-                    peer_here = false;
-                    break;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        peer_here = drain(&mut reader, peer)?;
         if peer_here && reader.status() == Status::Abandoned {
             println!("chat: {peer} went silent (abandoned)");
             peer_here = false;
@@ -79,4 +74,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     writer.close()?;
     Ok(())
+}
+
+/// Prints every message the peer has written so far; `false` once the peer left.
+fn drain(reader: &mut ChannelReader<'_>, peer: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    loop {
+        match reader.try_read() {
+            Ok(Some(message)) => println!("{peer}: {}", String::from_utf8_lossy(message)),
+            Ok(None) => return Ok(true),
+            Err(e) if e.is_end() => {
+                println!("chat: {peer} left");
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
