@@ -462,8 +462,11 @@ impl<'a> ChannelReader<'a> {
     }
 
     /// Returns the next record, waiting up to `timeout` for one; `Ok(None)`
-    /// if none came. Errors as [`try_read`](Self::try_read). The type's
-    /// example shows it.
+    /// if none came. Errors as [`try_read`](Self::try_read), and
+    /// [`ChannelError::Abandoned`] as soon as the writer has been silent
+    /// past the channel's timeout, so even `Duration::MAX` never hangs on a
+    /// dead writer (unless the channel has no timeout). The type's example
+    /// shows it.
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<Option<&'a [u8]>, ChannelError> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.read_until(deadline),
@@ -472,8 +475,9 @@ impl<'a> ChannelReader<'a> {
     }
 
     /// Returns the next record, waiting until `deadline` for one;
-    /// `Ok(None)` if none came. A sleeping [`WaitStrategy`] never sleeps
-    /// past the deadline, whatever its `max_sleep`.
+    /// `Ok(None)` if none came, [`ChannelError::Abandoned`] if the writer
+    /// died meanwhile. A sleeping [`WaitStrategy`] never sleeps past the
+    /// deadline, whatever its `max_sleep`.
     ///
     /// # Example
     ///
@@ -504,10 +508,21 @@ impl<'a> ChannelReader<'a> {
             if let Some(record) = self.try_read()? {
                 return Ok(Some(record));
             }
-            if waiter.pause(deadline) && deadline.is_some_and(|d| Instant::now() >= d) {
-                // One last look, so a record that came during the last
-                // pause is not missed.
-                return self.try_read();
+            if waiter.pause(deadline) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    // One last look, so a record that came during the last
+                    // pause is not missed.
+                    return self.try_read();
+                }
+                // A dead writer ends the wait, however long the timeout.
+                if self.status() == Status::Abandoned {
+                    return match self.try_read()? {
+                        Some(record) => Ok(Some(record)),
+                        None => Err(ChannelError::Abandoned {
+                            path: self.path.to_path_buf(),
+                        }),
+                    };
+                }
             }
         }
     }
@@ -731,6 +746,25 @@ impl FusedIterator for Blocking<'_, '_> {}
 mod tests {
     use super::*;
     use crate::ShmWriter;
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn an_endless_read_timeout_ends_when_the_writer_is_abandoned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let config = config().timeout(50, TickUnit::Millis);
+        let writer = ShmWriter::create(&path, &config).unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        let mut reader = channel.reader().unwrap();
+        std::mem::forget(writer); // dies without closing or beating again
+        let started = Instant::now();
+        let result = reader.read_timeout(Duration::MAX);
+        assert!(
+            matches!(result, Err(ChannelError::Abandoned { .. })),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
     use kekbit_nostd::{ChannelConfig, TickUnit};
 
     fn config() -> ChannelConfig {
