@@ -64,6 +64,33 @@ pub fn memcpy(memory: Memory, shm_dir: &Path, len: usize, records: u64) -> Res<D
     Ok(elapsed)
 }
 
+/// [`memcpy`] while another thread spins on the other core, as a channel's
+/// reader does while its writer copies: what one core's copy bandwidth is
+/// when the core beside it is busy too.
+pub fn memcpy_beside_spinner(
+    memory: Memory,
+    shm_dir: &Path,
+    len: usize,
+    records: u64,
+) -> Res<Duration> {
+    let stop = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        let spinner = s.spawn(|| {
+            while stop.load(Ordering::Relaxed) == 0 {
+                std::hint::spin_loop();
+            }
+        });
+        // Let the spinner get going first.
+        std::thread::sleep(Duration::from_millis(2));
+        let result = memcpy(memory, shm_dir, len, records);
+        stop.store(1, Ordering::Relaxed);
+        spinner
+            .join()
+            .map_err(|_| fail("spinner thread panicked"))?;
+        result
+    })
+}
+
 /// One cache line, alone on it.
 #[repr(C, align(128))]
 pub struct Line(pub AtomicU64);

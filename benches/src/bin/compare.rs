@@ -32,6 +32,7 @@ const SMALL: usize = 64;
 /// Warm-up rounds before each latency histogram.
 const WARMUP: u64 = 10_000;
 
+const BUSY_MEMCPY: &str = "memcpy, pre-faulted /dev/shm, other core busy";
 const T_THREADS: &str = "Throughput between threads";
 const T_PROCS: &str = "Throughput between processes";
 const T_LAT_THREADS: &str = "Latency between threads (one-way, 64 B)";
@@ -250,7 +251,8 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
              does not pre-fault. rtrb and bbqueue carry length-prefixed frames in a 1 MiB \
              byte ring; crossbeam sends a `Vec<u8>` per record through a bounded channel. \
              memcpy rows copy the same records, one after another, into memory of the named \
-             kind: the machine's limit. Cells: records/s · payload GB/s (ratio to kekbit).",
+             kind: the machine's limit (\"other core busy\": while a second thread spins on \
+             the other core, as a reader does). Cells: records/s · payload GB/s (ratio to kekbit).",
             plan.max_records
         ),
     );
@@ -361,6 +363,8 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
             let t = limits::memcpy(memory, &dirs.shm, len, n)?;
             put(row, n as f64 / t.as_secs_f64());
         }
+        let t = limits::memcpy_beside_spinner(Memory::PrefaultedShm, &dirs.shm, len, n)?;
+        put(BUSY_MEMCPY, n as f64 / t.as_secs_f64());
     }
     Ok(())
 }
@@ -534,7 +538,9 @@ fn latency_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         h
     })?;
     put_hist(report, T_LAT_THREADS, "floor: cache-line ping-pong", &h);
-    {
+    // kekbit with the workload's records, and with 8-byte records, whose
+    // 16-byte span fits one cache line as the floor's counter does.
+    for (row, len) in [("kekbit", len), ("kekbit, 8 B records", 8)] {
         let pa = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
         let pb = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
         let _remove = (Remove(pa.clone()), Remove(pb.clone()));
@@ -544,7 +550,7 @@ fn latency_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         let ca = &ca;
         let echo = move || Ok((wb, KekRx::new(ca)?));
         let h = workload::thread_latency((wa, KekRx::new(&cb)?), echo, len, WARMUP, samples)?;
-        put_hist(report, T_LAT_THREADS, "kekbit", &h);
+        put_hist(report, T_LAT_THREADS, row, &h);
     }
     {
         let root = dirs.shm.join("v035");
@@ -961,6 +967,7 @@ fn targets(report: &Report) -> String {
             let col = size_name(len);
             for (row, memory) in [
                 ("kekbit", "memcpy, pre-faulted /dev/shm"),
+                ("kekbit", BUSY_MEMCPY),
                 ("kekbit, no pre-fault", "memcpy, fresh /dev/shm"),
             ] {
                 if let (Some(k), Some(m)) = (t.median(row, &col), t.median(memory, &col)) {
