@@ -9,8 +9,12 @@ use iceoryx2::prelude::*;
 use crate::pipe::{Backoff, Receiver, Sender};
 use crate::{Res, fail};
 
-/// Samples a subscriber may hold unread; the publisher waits beyond that.
-const BUFFER: usize = 256;
+/// Samples a subscriber may hold unread, for records of `len` bytes: about
+/// 16 MiB of them, 256 to 8,192. The publisher waits beyond that (iceoryx2
+/// yields the core while it retries), so a deep buffer keeps waits rare.
+fn buffer(len: usize) -> usize {
+    ((16 << 20) / len.max(1)).clamp(256, 8192)
+}
 
 /// Quiets iceoryx2's logger (errors only).
 pub fn quiet() {
@@ -20,13 +24,14 @@ pub fn quiet() {
 fn service(
     node: &Node<ipc::Service>,
     name: &str,
+    len: usize,
 ) -> Res<iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>> {
     let name: ServiceName = name
         .try_into()
         .map_err(|e| fail(format!("iceoryx2 name: {e:?}")))?;
     node.service_builder(&name)
         .publish_subscribe::<[u8]>()
-        .subscriber_max_buffer_size(BUFFER)
+        .subscriber_max_buffer_size(buffer(len))
         .history_size(0)
         .enable_safe_overflow(false)
         .max_publishers(1)
@@ -52,7 +57,7 @@ impl IceTx {
     /// to `max_len` bytes.
     pub fn new(name: &str, max_len: usize) -> Res<Self> {
         let node = node()?;
-        let publisher = service(&node, name)?
+        let publisher = service(&node, name, max_len)?
             .publisher_builder()
             .initial_max_slice_len(max_len)
             .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
@@ -91,12 +96,13 @@ pub struct IceRx {
 }
 
 impl IceRx {
-    /// Opens (or creates) service `name` and subscribes to it.
-    pub fn new(name: &str) -> Res<Self> {
+    /// Opens (or creates) service `name` for records of up to `max_len`
+    /// bytes and subscribes to it.
+    pub fn new(name: &str, max_len: usize) -> Res<Self> {
         let node = node()?;
-        let subscriber = service(&node, name)?
+        let subscriber = service(&node, name, max_len)?
             .subscriber_builder()
-            .buffer_size(BUFFER)
+            .buffer_size(buffer(max_len))
             .create()
             .map_err(|e| fail(format!("iceoryx2 subscriber: {e:?}")))?;
         Ok(Self {

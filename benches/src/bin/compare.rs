@@ -246,7 +246,8 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
              (at most {} records). The reader checks every record's sequence number. \
              kekbit: a fresh kekbit-std channel in `/dev/shm` per measurement, with \
              kekbit-std's defaults (the channel is pre-faulted when created, outside the \
-             timed window); \"pre-faulting timed too\" adds the creation time; \"no \
+             timed window); \"pre-faulting timed too\" adds the creation time; \"writer \
+             alone\" writes with no reader running; \"no \
              pre-fault\" turns pre-faulting off, so writes take the page faults. kekbit 0.3.5 \
              does not pre-fault. rtrb and bbqueue carry length-prefixed frames in a 1 MiB \
              byte ring; crossbeam sends a `Vec<u8>` per record through a bounded channel. \
@@ -260,7 +261,7 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
         T_PROCS,
         "Writer and reader in separate processes (this binary re-executed as the writer); \
          same volumes and checks as between threads. iceoryx2: publish-subscribe of `[u8]` \
-         slices, 256-sample subscriber buffer, no overflow (the publisher retries until delivered).",
+         slices, a subscriber buffer of about 16 MiB of records (256 to 8,192 samples), no overflow (the publisher retries until delivered).",
     );
     report.section(
         T_LAT_THREADS,
@@ -322,6 +323,13 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         put(
             "kekbit, pre-faulting timed too",
             n as f64 / (n as f64 / rate + created.as_secs_f64()),
+        );
+        put(
+            "kekbit, writer alone (no reader)",
+            context(
+                &format!("kekbit writer {col}"),
+                kekbit_writer_alone(dirs, names, len, n),
+            )?,
         );
         put(
             "kekbit, no pre-fault",
@@ -389,6 +397,16 @@ fn kekbit_threads(
     Ok((rate, created))
 }
 
+/// kekbit's writer with no reader: the write path's own records/s.
+fn kekbit_writer_alone(dirs: &Dirs, names: &mut Names, len: usize, n: u64) -> Res<f64> {
+    let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+    let _remove = Remove(path.clone());
+    let mut tx = kek::create(&path, len, n, true, Durability::None)?;
+    let start = Instant::now();
+    workload::send_all(&mut tx, len, n)?;
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
 fn size_name(len: usize) -> String {
     if len >= 1024 {
         format!("{} KiB", len / 1024)
@@ -439,7 +457,7 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
 
         // iceoryx2: subscribe first, then the child publishes.
         let service = format!("kekbit-bench/{}/{}", std::process::id(), names.next());
-        let mut rx = ice::IceRx::new(&service)?;
+        let mut rx = ice::IceRx::new(&service, len)?;
         let child = spawn(&["tp-writer", "iceoryx2", &service, &l, &ns])?;
         let rate = context(
             &format!("iceoryx2 {col}"),
@@ -625,7 +643,7 @@ fn latency_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         let base = format!("kekbit-bench/{}/{}", std::process::id(), names.next());
         let (sa, sb) = (format!("{base}/ping"), format!("{base}/pong"));
         let tx = ice::IceTx::new(&sa, len)?;
-        let rx = ice::IceRx::new(&sb)?;
+        let rx = ice::IceRx::new(&sb, len)?;
         let child = spawn(&["pong", "iceoryx2", &sa, &sb, &l, &r])?;
         let h = ping_child(child, || {
             let mut pinger = Pinger::new(tx, rx, len);
@@ -902,7 +920,7 @@ fn child_role(args: &[String]) -> Res<()> {
                     echoed
                 }
                 "iceoryx2" => {
-                    let mut rx = ice::IceRx::new(a)?;
+                    let mut rx = ice::IceRx::new(a, len)?;
                     let mut tx = ice::IceTx::new(b, len)?;
                     ready();
                     workload::echo(&mut tx, &mut rx, rounds)
