@@ -76,13 +76,16 @@ pub fn memcpy_beside_spinner(
     let stop = AtomicU64::new(0);
     std::thread::scope(|s| {
         let spinner = s.spawn(|| {
+            let _pinned = crate::pipe::pin(1);
             while stop.load(Ordering::Relaxed) == 0 {
                 std::hint::spin_loop();
             }
         });
         // Let the spinner get going first.
         std::thread::sleep(Duration::from_millis(2));
+        let pinned = crate::pipe::pin(0);
         let result = memcpy(memory, shm_dir, len, records);
+        drop(pinned);
         stop.store(1, Ordering::Relaxed);
         spinner
             .join()

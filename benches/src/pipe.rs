@@ -116,3 +116,47 @@ impl Backoff {
         self.spins = 0;
     }
 }
+
+/// Pins the calling thread to CPU `cpu` (modulo the CPUs this process may
+/// use) until the returned guard drops; then it may run anywhere it could
+/// before. Two-party workloads pin their parties to different CPUs, so they
+/// never share one core while the other idles. Returns `None` (and pins
+/// nothing) on a single-CPU machine or if the kernel refuses.
+pub fn pin(cpu: usize) -> Option<Pinned> {
+    // SAFETY: `cpu_set_t` is a plain bit set; all-zero is the empty set.
+    let mut old: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `old` is a valid, writable `cpu_set_t` of `size` bytes.
+    if unsafe { libc::sched_getaffinity(0, size, &mut old) } != 0 {
+        return None;
+    }
+    let allowed: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `i` is below CPU_SETSIZE, the set's capacity.
+        .filter(|&i| unsafe { libc::CPU_ISSET(i, &old) })
+        .collect();
+    if allowed.len() < 2 {
+        return None;
+    }
+    // SAFETY: as above, all-zero is the empty set.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the index is one of the allowed CPUs, below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(allowed[cpu % allowed.len()], &mut one) };
+    // SAFETY: `one` is a valid `cpu_set_t` of `size` bytes.
+    if unsafe { libc::sched_setaffinity(0, size, &one) } != 0 {
+        return None;
+    }
+    Some(Pinned { old })
+}
+
+/// Undoes [`pin`] when dropped.
+pub struct Pinned {
+    old: libc::cpu_set_t,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: `old` is the valid set `sched_getaffinity` returned.
+        unsafe { libc::sched_setaffinity(0, size, &self.old) };
+    }
+}

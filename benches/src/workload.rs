@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use crate::pipe::{Backoff, Receiver, Sender, SeqCheck, stamp};
+use crate::pipe::{Backoff, Receiver, Sender, SeqCheck, pin, stamp};
 use crate::{Res, fail};
 
 /// Gives up on a receiver that sees nothing for this long.
@@ -102,14 +102,17 @@ where
     std::thread::scope(|s| {
         let barrier = &barrier;
         let reader = s.spawn(move || {
+            let _pinned = pin(1);
             let rx = make_rx();
             // Both sides start together, and the clock starts then.
             barrier.wait();
             let start = Instant::now();
             receive_all(&mut rx?, len, records, Some(start))
         });
+        let pinned = pin(0);
         barrier.wait();
         let sent = send_all(&mut tx, len, records);
+        drop(pinned);
         let received = reader.join().map_err(|_| fail("reader thread panicked"))?;
         drop(tx);
         sent?;
@@ -220,11 +223,14 @@ where
 {
     std::thread::scope(|s| {
         let echoer = s.spawn(move || {
+            let _pinned = pin(1);
             let (mut tx, mut rx) = make_echo()?;
             echo(&mut tx, &mut rx, warmup + samples)
         });
+        let pinned = pin(0);
         let mut pinger = Pinger::new(pinger.0, pinger.1, len);
         let hist = one_way(warmup, samples, |i| pinger.round_trip(i));
+        drop(pinned);
         let echoed = echoer.join().map_err(|_| fail("echo thread panicked"))?;
         let hist = hist?;
         echoed?;

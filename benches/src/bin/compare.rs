@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use kekbit_benches::kek::{self, ChannelFile, KekRx, Remove};
 use kekbit_benches::kek035::Channel035;
 use kekbit_benches::limits::{self, Line, Memory};
-use kekbit_benches::pipe::Sender;
+use kekbit_benches::pipe::{Pinned, Sender, pin};
 use kekbit_benches::report::{Report, Unit, context};
 use kekbit_benches::workload::{self, Pinger};
 use kekbit_benches::{Res, fail, ice, peers};
@@ -516,7 +516,9 @@ fn read_from_child<F>(mut child: Child, parent: F) -> Res<f64>
 where
     F: FnOnce(&mut Child) -> Res<(Duration, u64)>,
 {
+    let pinned: Option<Pinned> = pin(0);
     let result = parent(&mut child);
+    drop(pinned);
     if result.is_err() {
         let _ = child.kill();
     }
@@ -547,11 +549,16 @@ fn latency_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
     // Between threads.
     let line = Line(Default::default());
     let h = std::thread::scope(|s| {
-        let ponger = s.spawn(|| limits::pong(&line.0, rounds));
+        let ponger = s.spawn(|| {
+            let _pinned = pin(1);
+            limits::pong(&line.0, rounds)
+        });
+        let pinned = pin(0);
         let h = workload::one_way(WARMUP, samples, |i| {
             limits::ping(&line.0, i);
             Ok(())
         });
+        drop(pinned);
         ponger.join().map_err(|_| fail("pong thread panicked"))??;
         h
     })?;
@@ -658,7 +665,9 @@ fn ping_child<F>(mut child: Child, parent: F) -> Res<Histogram<u64>>
 where
     F: FnOnce() -> Res<Histogram<u64>>,
 {
+    let pinned: Option<Pinned> = pin(0);
     let result = parent();
+    drop(pinned);
     if result.is_err() {
         let _ = child.kill();
     }
@@ -845,6 +854,8 @@ fn child(args: &[String]) -> Res<()> {
 
 fn child_role(args: &[String]) -> Res<()> {
     ice::quiet();
+    // The parent runs its side on CPU 0.
+    let _pinned = pin(1);
     let arg = |i: usize| -> Res<&str> {
         args.get(i)
             .map(String::as_str)
