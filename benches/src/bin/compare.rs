@@ -1059,8 +1059,13 @@ fn document(
         doc.push(' ');
         doc.push_str(a);
     }
+    let when = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     doc.push_str(&format!(
-        "\n```\n\n{} repetitions{}, {:.0} s wall time.\n\n",
+        "\n```\n\nRun {when}: {} repetitions{}, {:.0} s wall time.\n\n",
         plan.reps,
         if plan.quick { " (--quick)" } else { "" },
         elapsed.as_secs_f64()
