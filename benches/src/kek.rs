@@ -40,9 +40,22 @@ pub fn create(
     prefault: bool,
     durability: Durability,
 ) -> Res<KekTx> {
+    create_config(path, len, records, prefault, durability, false)
+}
+
+/// As [`create`], with per-record CRC32C checksums on or off.
+pub fn create_config(
+    path: &Path,
+    len: usize,
+    records: u64,
+    prefault: bool,
+    durability: Durability,
+    checksums: bool,
+) -> Res<KekTx> {
     let config = ChannelConfig::new(0xBE7C)
         .max_record_len(len as u32)
-        .capacity_bytes(capacity(len, records)?);
+        .capacity_bytes(capacity(len, records)?)
+        .checksums(checksums);
     let writer = WriterOptions::new(config)
         .prefault(prefault)
         .durability(durability)

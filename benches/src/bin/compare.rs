@@ -248,7 +248,9 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
              kekbit-std's defaults (the channel is pre-faulted when created, outside the \
              timed window); \"pre-faulting timed too\" adds the creation time; \"writer \
              alone\" writes with no reader running; \"no \
-             pre-fault\" turns pre-faulting off, so writes take the page faults. kekbit 0.3.5 \
+             pre-fault\" turns pre-faulting off, so writes take the page faults; \"checksums on\" \
+             adds a CRC32C per record, computed by the writer and checked by the reader. \
+             kekbit 0.3.5 \
              does not pre-fault. rtrb and bbqueue carry length-prefixed frames in a 1 MiB \
              byte ring; crossbeam sends a `Vec<u8>` per record through a bounded channel. \
              memcpy rows copy the same records, one after another, into memory of the named \
@@ -317,7 +319,7 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
 
         let (rate, created) = context(
             &format!("kekbit {col}"),
-            kekbit_threads(dirs, names, len, n, true),
+            kekbit_threads(dirs, names, len, n, true, false),
         )?;
         put("kekbit", rate);
         put(
@@ -333,7 +335,11 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         );
         put(
             "kekbit, no pre-fault",
-            kekbit_threads(dirs, names, len, n, false)?.0,
+            kekbit_threads(dirs, names, len, n, false, false)?.0,
+        );
+        put(
+            "kekbit, checksums on",
+            kekbit_threads(dirs, names, len, n, true, true)?.0,
         );
         {
             let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
@@ -385,11 +391,12 @@ fn kekbit_threads(
     len: usize,
     n: u64,
     prefault: bool,
+    checksums: bool,
 ) -> Res<(f64, Duration)> {
     let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
     let _remove = Remove(path.clone());
     let start = Instant::now();
-    let tx = kek::create(&path, len, n, prefault, Durability::None)?;
+    let tx = kek::create_config(&path, len, n, prefault, Durability::None, checksums)?;
     let created = start.elapsed();
     let channel = kek::open(&path)?;
     let channel = &channel;
