@@ -71,7 +71,7 @@ impl Plan {
         } else {
             Self {
                 quick,
-                reps: reps.unwrap_or(7),
+                reps: reps.unwrap_or(5),
                 volume: 512 << 20,
                 max_records: 6 << 20,
                 fanout_records: 4 << 20,
@@ -134,14 +134,15 @@ fn main() {
     }
 }
 
-fn usage() -> BenchUsage {
-    BenchUsage
+/// The command line was not understood.
+#[derive(Debug)]
+struct Usage;
+
+fn usage() -> Usage {
+    Usage
 }
 
-#[derive(Debug)]
-struct BenchUsage;
-
-impl std::fmt::Display for BenchUsage {
+impl std::fmt::Display for Usage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
             "usage: compare [--quick] [--verbose] [--reps N] \
@@ -150,7 +151,7 @@ impl std::fmt::Display for BenchUsage {
     }
 }
 
-impl std::error::Error for BenchUsage {}
+impl std::error::Error for Usage {}
 
 fn run(args: &[String]) -> Res<()> {
     let mut quick = false;
@@ -914,7 +915,6 @@ fn child_role(args: &[String]) -> Res<()> {
         }
         ("pong", system) => {
             let (a, b, len, rounds) = (arg(2)?, arg(3)?, num(4)? as usize, num(5)?);
-            let _ = len;
             match system {
                 "floor" => {
                     let file = ChannelFile::open(Path::new(a))?;
