@@ -625,6 +625,18 @@ fn print_table(
         },
         if cores == 1 { "" } else { "s" }
     )?;
+    if readers.iter().any(|r| r.samples > 0 && r.p99 >= 1_000_000) {
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_string))
+            .map_or_else(String::new, |l| format!(" (load average now {l})"));
+        writeln!(
+            out,
+            "Milliseconds of latency mean the scheduler took a core from a reader or the \
+             writer: other work is running here{load}. With idle cores the channel itself typically \
+             takes well under a microsecond."
+        )?;
+    }
     writeln!(out)?;
     let kekbit = command_name(exe);
     let shown = quote(path.as_os_str());
