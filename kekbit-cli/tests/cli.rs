@@ -895,3 +895,77 @@ fn demo_with_small_numbers_prints_its_table() {
     assert!(line.contains("not a finished demo channel"), "{line}");
     assert_eq!(fs::read(&squatter).unwrap(), b"precious");
 }
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn info_shows_every_header_field_and_write_sets_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, sync) in ["none", "close", "record", "records:2", "bytes:1KiB"]
+        .iter()
+        .enumerate()
+    {
+        let path = dir.path().join(format!("c{i}.kekbit"));
+        write_channel(
+            &path,
+            b"x\nyy\nzzz\n",
+            &[
+                "--sync",
+                sync,
+                "--channel-id",
+                "7",
+                "--writer-id",
+                "9",
+                "--capacity",
+                "8KiB",
+                "--max-record",
+                "100",
+                "--timeout",
+                "1500us",
+            ],
+        );
+        let info = info_json(&path);
+        let header = &info["header"];
+        assert_eq!(header["channel_id"], 7, "{info}");
+        assert_eq!(header["writer_id"], 9);
+        assert_eq!(header["capacity_bytes"], 8192);
+        assert_eq!(header["max_record_len"], 100);
+        assert_eq!(header["timeout_ticks"], 1500);
+        assert_eq!(header["tick_unit"], "micros");
+        assert_eq!(header["timeout_ms"], 1.5);
+        assert_eq!(header["version"], 1);
+        assert_eq!(header["checksums"], false);
+        assert!(header["creation_time"].as_u64().unwrap() > 0);
+        assert_eq!(info["records"], 3);
+        assert_eq!(info["state"], "closed");
+        assert_eq!(info["file_bytes"], 128 + 8192);
+
+        let text = run(&[OsStr::new("info"), arg(&path)]);
+        text.assert_ok("info");
+        let text = text.stdout_text();
+        for field in [
+            "path",
+            "state",
+            "records",
+            "payload",
+            "used",
+            "free",
+            "last heartbeat",
+            "version",
+            "flags",
+            "channel id",
+            "writer id",
+            "capacity",
+            "max record",
+            "timeout",
+            "created",
+            "tick unit",
+            "header crc",
+            "file",
+        ] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{field} "))),
+                "{field:?} missing from:\n{text}"
+            );
+        }
+    }
+}
