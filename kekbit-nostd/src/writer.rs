@@ -239,8 +239,9 @@ impl<R: Region> Writer<R> {
     ///
     /// It validates the header, then walks the records. The first bad
     /// record (a corrupt commit word, or a checksum mismatch left by a torn
-    /// write before power loss) and everything after it are discarded by
-    /// clearing its commit word. A closed or full channel cannot be resumed.
+    /// write before power loss) and everything after it are discarded: the
+    /// rest of the record area is zeroed. A closed or full channel cannot be
+    /// resumed.
     ///
     /// # Safety
     ///
@@ -257,10 +258,23 @@ impl<R: Region> Writer<R> {
                 Err(crate::ReadError::Closed) => return Err(ResumeError::Closed),
                 Err(crate::ReadError::Full) => return Err(ResumeError::Full),
                 Err(_) => {
-                    let at = HEADER_LEN + reader.position() as usize;
-                    // SAFETY: the reader's position keeps a commit word in
-                    // bounds; we are the only writer and no reader is active.
-                    unsafe { region.store_u32(at, COMMIT_EMPTY, Ordering::Release) };
+                    // Zero the whole damaged tail, not just its first commit
+                    // word, so nothing left over can pass for data later.
+                    let start = HEADER_LEN + reader.position() as usize;
+                    let end = HEADER_LEN + header.capacity_bytes as usize;
+                    let zeros = [0u8; 256];
+                    let mut at = start;
+                    while at < end {
+                        let n = zeros.len().min(end - at);
+                        // SAFETY: `start..end` is the record area after the
+                        // last good record, inside the region (the header
+                        // was checked against its length); we are the only
+                        // writer and, by contract, no reader is active.
+                        unsafe { region.copy_in(at, &zeros[..n]) };
+                        at += n;
+                    }
+                    // SAFETY: as above; the word is the first of the tail.
+                    unsafe { region.store_u32(start, COMMIT_EMPTY, Ordering::Release) };
                     break;
                 }
             }
@@ -936,6 +950,7 @@ mod tests {
         let mut writer = Writer::create(&mut region, &config().checksums(true)).unwrap();
         writer.write(b"kept").unwrap();
         let torn = writer.write(b"torn").unwrap() as usize;
+        writer.write(b"persisted after the torn one").unwrap();
         writer.leave_open();
         // Power loss: the commit word reached the disk, the payload did not.
         buffer.as_mut_slice()[HEADER_LEN + torn + PAYLOAD_OFFSET] ^= 0xFF;
@@ -947,6 +962,11 @@ mod tests {
         let mut reader = Reader::open(writer.shared_region()).unwrap();
         let all: Vec<_> = reader.records().map(Result::unwrap).collect();
         assert_eq!(all, [&b"kept"[..], &b"new"[..]]);
+        writer.close();
+        // Nothing of the torn record survives past the new end marker.
+        let end = HEADER_LEN + writer.position() as usize + MARKER_LEN;
+        drop(writer);
+        assert!(buffer.as_mut_slice()[end..].iter().all(|&b| b == 0));
     }
 
     #[test]
