@@ -299,6 +299,10 @@ fn len32_framing_round_trips_any_bytes() {
     );
     let line = run_cut.assert_error(1, "write of a cut frame");
     assert!(line.contains("inside a frame (5 of 10 bytes)"), "{line}");
+    assert!(
+        line.contains("cut.kekbit: "),
+        "the error names the path: {line}"
+    );
     assert_eq!(cat_json(&cut), [(0, b"abc".to_vec())]);
     assert_eq!(info_json(&cut)["state"], "closed");
 }
@@ -331,7 +335,50 @@ fn write_fails_cleanly() {
         Some(b"ok\ntoo long\n"),
     );
     let line = long.assert_error(1, "write of a too-long record");
-    assert!(line.contains("record 2 is 8 bytes"), "{line}");
+    assert!(
+        line.contains("small.kekbit: ")
+            && line.contains("after 1 records")
+            && line.contains("maximum record of 4 bytes"),
+        "{line}"
+    );
+    assert_eq!(cat_json(&small), [(0, b"ok".to_vec())]);
+    assert_eq!(info_json(&small)["state"], "closed");
+
+    // Input without newlines is refused once it is longer than a record
+    // can be, not read into memory to its end.
+    let endless = dir.path().join("endless.kekbit");
+    let mut child = kekbit()
+        .args([
+            OsStr::new("write"),
+            arg(&endless),
+            OsStr::new("--max-record"),
+            OsStr::new("1KiB"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = thread::spawn(move || {
+        let chunk = [b'x'; 1 << 16];
+        let mut fed = 0usize;
+        // 16 MiB at most; a write fails once `kekbit` has gone.
+        while fed < 16 << 20 && stdin.write_all(&chunk).is_ok() {
+            fed += chunk.len();
+        }
+        fed
+    });
+    let output = child.wait_with_output().unwrap();
+    let fed = feeder.join().unwrap();
+    let r = Run {
+        code: output.status.code(),
+        stdout: output.stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let line = r.assert_error(1, "write of a line without end");
+    assert!(line.contains("maximum record of 1024 bytes"), "{line}");
+    assert!(fed < 4 << 20, "kekbit read {fed} bytes of one line");
 
     // Options that make no channel are usage errors (status 2).
     let bad = run_with_input(

@@ -61,10 +61,12 @@ pub fn run(args: &WriteArgs) -> CliResult {
                 }
             }
             Ok(Input::Failed(cause)) => {
+                // The records before the fault stay, and readers see the end.
                 writer.close()?;
-                return Err(CliError::Other(format!(
-                    "standard input, after {count} records: {cause}"
-                )));
+                return Err(CliError::path(
+                    path,
+                    format_args!("standard input, after {count} records: {cause}"),
+                ));
             }
             Err(RecvTimeoutError::Timeout) => writer.heartbeat(),
             Err(RecvTimeoutError::Disconnected) => break,
@@ -146,7 +148,7 @@ fn read_input(framing: Framing, max_record_len: u32, tx: &mpsc::SyncSender<Input
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         let next = match framing {
-            Framing::Lines => next_line(&mut input),
+            Framing::Lines => next_line(&mut input, max_record_len),
             Framing::Len32 => next_frame(&mut input, max_record_len),
         };
         match next {
@@ -177,14 +179,23 @@ fn read_input(framing: Framing, max_record_len: u32, tx: &mpsc::SyncSender<Input
     }
 }
 
-/// The next line without its `\n`; `None` at the end of input.
-fn next_line(input: &mut impl BufRead) -> Result<Option<Vec<u8>>, String> {
+/// The next line without its `\n`; `None` at the end of input. A line
+/// longer than `max_record_len` is an error as soon as that is clear, so
+/// input without newlines cannot fill memory.
+fn next_line(input: &mut impl BufRead, max_record_len: u32) -> Result<Option<Vec<u8>>, String> {
     let mut line = Vec::new();
-    match input.read_until(b'\n', &mut line) {
+    // At most the longest record and its newline.
+    let limit = u64::from(max_record_len) + 1;
+    match input.take(limit).read_until(b'\n', &mut line) {
         Ok(0) => Ok(None),
         Ok(_) => {
             if line.last() == Some(&b'\n') {
                 line.pop();
+            } else if line.len() as u64 == limit {
+                return Err(format!(
+                    "a line is longer than the channel's maximum record of {max_record_len} \
+                     bytes (see --max-record and --capacity)"
+                ));
             }
             Ok(Some(line))
         }
@@ -241,10 +252,23 @@ mod tests {
     fn lines_keep_empty_ones_and_a_last_unterminated_one() {
         let mut input = &b"a\n\nb\r\nlast"[..];
         let mut lines = Vec::new();
-        while let Some(line) = next_line(&mut input).unwrap() {
+        while let Some(line) = next_line(&mut input, 4).unwrap() {
             lines.push(line);
         }
         assert_eq!(lines, [&b"a"[..], b"", b"b\r", b"last"]);
+    }
+
+    #[test]
+    fn lines_stop_at_the_maximum_record() {
+        let mut input = &b"abcd\nabcd"[..];
+        assert_eq!(next_line(&mut input, 4).unwrap(), Some(b"abcd".to_vec()));
+        assert_eq!(next_line(&mut input, 4).unwrap(), Some(b"abcd".to_vec()));
+        assert_eq!(next_line(&mut input, 4).unwrap(), None);
+        let mut input = &b"abcde\n"[..];
+        let err = next_line(&mut input, 4).unwrap_err();
+        assert!(err.contains("maximum record of 4 bytes"), "{err}");
+        // Only the maximum and one byte more are read.
+        assert_eq!(input, b"\n");
     }
 
     #[test]
