@@ -1016,3 +1016,112 @@ fn info_shows_every_header_field_and_write_sets_them() {
         }
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn verify_accepts_full_abandoned_and_resumed_channels() {
+    use kekbit_nostd::{AlignedBuffer, SliceRegion, Writer};
+    const FILE_LEN: usize = HEADER_LEN + 4096;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Full: `write` fills it and reports that.
+    let full = dir.path().join("full.kekbit");
+    let input: Vec<u8> = (0..1000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let r = run_with_input(
+        &[
+            OsStr::new("write"),
+            arg(&full),
+            OsStr::new("--checksums"),
+            OsStr::new("--capacity"),
+            OsStr::new("4KiB"),
+        ],
+        Some(&input),
+    );
+    r.assert_error(1, "write past capacity");
+    let ok = run(&[OsStr::new("verify"), arg(&full)]);
+    ok.assert_ok("verify full");
+    assert!(ok.stdout_text().contains(", full;"), "{ok:?}");
+    assert_eq!(ok.stdout_text().lines().count(), 1);
+
+    // Abandoned: the writer is killed between records.
+    let dead = dir.path().join("dead.kekbit");
+    let mut writer = kekbit()
+        .args([
+            OsStr::new("write"),
+            arg(&dead),
+            OsStr::new("--checksums"),
+            OsStr::new("--capacity"),
+            OsStr::new("4KiB"),
+            OsStr::new("--timeout"),
+            OsStr::new("1ms"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut writer_in = writer.stdin.take().unwrap();
+    writer_in.write_all(b"one\ntwo\nthree\n").unwrap();
+    writer_in.flush().unwrap();
+    wait_for("three records", || {
+        path_records(&dead).is_some_and(|n| n == 3)
+    });
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let ok = run(&[OsStr::new("verify"), arg(&dead)]);
+    ok.assert_ok("verify abandoned");
+    assert!(ok.stdout_text().contains("ok: 3 records"), "{ok:?}");
+
+    // Resumed after a torn tail: a record half written when the writer
+    // died (its commit word stored, its payload and checksum not), with
+    // leftovers after it; `Writer::resume` discards and zeroes them.
+    let mut buffer = AlignedBuffer::<FILE_LEN>::new();
+    let bytes = fs::read(&dead).unwrap();
+    assert_eq!(bytes.len(), FILE_LEN);
+    buffer.as_mut_slice().copy_from_slice(&bytes);
+    let end = HEADER_LEN + 3 * 16;
+    let torn = buffer.as_mut_slice();
+    put_u32(torn, end, 0x8000_0000 | 40);
+    put_u32(torn, end + 4, 0x1234_5678);
+    torn[end + 8..end + 20].fill(b'z');
+    torn[end + 200..end + 210].fill(b'q');
+    let torn_path = dir.path().join("torn.kekbit");
+    fs::write(&torn_path, &*torn).unwrap();
+    let r = run(&[OsStr::new("verify"), arg(&torn_path)]);
+    let line = r.assert_error(1, "verify torn");
+    assert!(line.contains("record offset 48"), "{line}");
+
+    let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+    let mut resumed = Writer::resume(&mut region).unwrap();
+    assert_eq!(resumed.records_written(), 3);
+    resumed.write(b"four").unwrap();
+    let _ = resumed.leave_open();
+    let resumed_path = dir.path().join("resumed.kekbit");
+    fs::write(&resumed_path, buffer.as_mut_slice()).unwrap();
+    let ok = run(&[OsStr::new("verify"), arg(&resumed_path)]);
+    ok.assert_ok("verify resumed, open");
+    assert!(ok.stdout_text().contains("ok: 4 records"), "{ok:?}");
+
+    let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+    let mut resumed = Writer::resume(&mut region).unwrap();
+    resumed.write(b"five").unwrap();
+    resumed.close();
+    drop(resumed);
+    fs::write(&resumed_path, buffer.as_mut_slice()).unwrap();
+    let ok = run(&[OsStr::new("verify"), arg(&resumed_path)]);
+    ok.assert_ok("verify resumed, closed");
+    assert!(
+        ok.stdout_text()
+            .contains("ok: 5 records, 19 payload bytes, closed"),
+        "{ok:?}"
+    );
+}
+
+/// The record count `info --json` reports, if it succeeds.
+fn path_records(path: &Path) -> Option<u64> {
+    let r = run(&[OsStr::new("info"), OsStr::new("--json"), arg(path)]);
+    let v: Value = serde_json::from_slice(&r.stdout).ok()?;
+    v["records"].as_u64()
+}
