@@ -679,7 +679,14 @@ fn verify_names_each_kind_of_damage_and_its_offset() {
         (
             "zeroed commit word",
             Box::new(move |b| put_u32(b, record(8), 0)),
-            "data after the end of the records at file offset 392",
+            "data after the end of the records at file offset 416 (record offset 288): the commit \
+             word at record offset 256 was zeroed",
+        ),
+        (
+            "last commit word zeroed",
+            Box::new(move |b| put_u32(b, record(9), 0)),
+            "data after the end of the records at file offset 448 (record offset 320): the commit \
+             word at record offset 288 was zeroed",
         ),
         (
             "close marker zeroed",
@@ -1124,4 +1131,60 @@ fn path_records(path: &Path) -> Option<u64> {
     let r = run(&[OsStr::new("info"), OsStr::new("--json"), arg(path)]);
     let v: Value = serde_json::from_slice(&r.stdout).ok()?;
     v["records"].as_u64()
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn verify_accepts_what_an_unused_grant_leaves_behind() {
+    use kekbit_nostd::ChannelConfig;
+    use kekbit_std::ShmWriter;
+    let dir = tempfile::tempdir().unwrap();
+    for checksums in [false, true] {
+        for close in [false, true] {
+            let path = dir.path().join(format!("grant-{checksums}-{close}.kekbit"));
+            let config = ChannelConfig::new(1)
+                .capacity_bytes(4096)
+                .checksums(checksums);
+            let mut writer = ShmWriter::create(&path, &config).unwrap();
+            writer.write(b"first").unwrap();
+            // A record committed shorter than its grant, then a grant
+            // dropped unpublished: their bytes stay past the end.
+            let mut grant = writer.reserve(200).unwrap();
+            grant.fill(0xC3);
+            grant.commit(3).unwrap();
+            writer.reserve(100).unwrap().fill(b'x');
+            if close {
+                writer.close().unwrap();
+            } else {
+                writer.heartbeat();
+                let _ = writer; // still open, writer alive
+            }
+            let ok = run(&[OsStr::new("verify"), arg(&path)]);
+            ok.assert_ok(&format!("verify, checksums {checksums}, closed {close}"));
+            assert!(ok.stdout_text().contains("ok: 2 records"), "{ok:?}");
+        }
+    }
+
+    // But records cut off by a zeroed commit word are found, checksums or
+    // not, even within one maximum record of the end.
+    for checksums in [false, true] {
+        let path = dir.path().join(format!("cut-{checksums}.kekbit"));
+        let config = ChannelConfig::new(1)
+            .capacity_bytes(4096)
+            .checksums(checksums);
+        let mut writer = ShmWriter::create(&path, &config).unwrap();
+        for word in ["zero", "one", "two", "three"] {
+            writer.write(word.as_bytes()).unwrap();
+        }
+        writer.close().unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        put_u32(&mut bytes, HEADER_LEN + 16, 0);
+        fs::write(&path, bytes).unwrap();
+        let r = run(&[OsStr::new("verify"), arg(&path)]);
+        let line = r.assert_error(1, &format!("verify cut, checksums {checksums}"));
+        assert!(
+            line.contains("record offset 32): the commit word at record offset 16 was zeroed"),
+            "{line}"
+        );
+    }
 }
