@@ -181,6 +181,45 @@ pub struct DemoReaderArgs {
     pub paced_from: u64,
 }
 
+/// Folds clap's report of a usage error into the one line the command
+/// prints after `kekbit: error: `: the message, then any tip and the
+/// usage line in parentheses.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_cli::cli::usage_error_line;
+/// let report = "error: the following required arguments were not provided:\n  <PATH>\n\n\
+///               Usage: kekbit write <PATH>\n\nFor more information, try '--help'.\n";
+/// assert_eq!(
+///     usage_error_line(report),
+///     "the following required arguments were not provided: <PATH> \
+///      (usage: kekbit write <PATH>)"
+/// );
+/// ```
+pub fn usage_error_line(report: &str) -> String {
+    let mut parts = Vec::new();
+    let mut usage = None;
+    for line in report.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("Usage:") {
+            usage = Some(rest.trim());
+        } else if line.starts_with("tip:") {
+            parts.push(format!("({line})"));
+        } else if !line.is_empty() && !line.starts_with("For more information") {
+            parts.push(
+                line.strip_prefix("error:")
+                    .map_or(line, str::trim)
+                    .to_string(),
+            );
+        }
+    }
+    let mut text = parts.join(" ");
+    if let Some(usage) = usage {
+        text.push_str(&format!(" (usage: {usage})"));
+    }
+    text
+}
+
 /// Parses a `--sync` policy.
 ///
 /// # Example
@@ -308,6 +347,20 @@ mod tests {
             ],
         ] {
             assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors_fold_into_one_line() {
+        for args in [
+            &["kekbit", "write"][..],
+            &["kekbit", "cat", "c", "--format", "xml"],
+            &["kekbit", "cat", "--frm", "3", "c"],
+        ] {
+            let err = Cli::try_parse_from(args).unwrap_err();
+            let line = usage_error_line(&err.render().to_string());
+            assert!(!line.contains('\n') && !line.starts_with("error"), "{line}");
+            assert!(line.len() > 20, "{line}");
         }
     }
 

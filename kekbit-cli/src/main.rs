@@ -4,7 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kekbit_cli::cli::Cli;
+use clap::error::ErrorKind;
+use kekbit_cli::cli::{Cli, usage_error_line};
 use kekbit_cli::error::{CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE};
 
 fn main() -> ExitCode {
@@ -18,10 +19,19 @@ fn main() -> ExitCode {
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // `--help` and `--version` come this way too, with status 0.
+        // `--help` and `--version` come this way, with status 0; so does
+        // `kekbit` alone, whose help goes to standard error with status 2.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+        Err(e) => {
+            let line = usage_error_line(&e.render().to_string());
+            let _ = writeln!(std::io::stderr(), "kekbit: error: {line}");
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     match kekbit_cli::run(cli) {
