@@ -489,19 +489,21 @@ fn info_reports_each_state() {
 
     // Open: a live writer, heartbeating while it waits for input.
     let open = dir.path().join("open.kekbit");
-    let mut writer = live_writer(&open, "1s");
+    // A timeout long enough that a loaded machine cannot make the writer
+    // miss it: it heartbeats every 500 ms while it waits.
+    let mut writer = live_writer(&open, "2s");
     let mut writer_in = writer.stdin.take().unwrap();
     writer_in.write_all(b"a\nbb\n").unwrap();
     writer_in.flush().unwrap();
     wait_for("two records", || info_json(&open)["records"] == 2);
     // Longer than the timeout: the heartbeat keeps it open.
-    thread::sleep(Duration::from_millis(1500));
+    thread::sleep(Duration::from_millis(2500));
     let info = info_json(&open);
     assert_eq!(info["state"], "open", "{info}");
     assert_eq!(info["payload_bytes"], 3);
-    assert_eq!(info["header"]["timeout_ms"], 1000.0);
+    assert_eq!(info["header"]["timeout_ms"], 2000.0);
     assert!(
-        info["heartbeat"]["age_ms"].as_f64().unwrap() < 1000.0,
+        info["heartbeat"]["age_ms"].as_f64().unwrap() < 2000.0,
         "{info}"
     );
 
