@@ -322,6 +322,9 @@ fn write_fails_cleanly() {
         "{line}"
     );
     assert_eq!(fs::read(&path).unwrap(), before, "the channel is untouched");
+    let folder = run_with_input(&[OsStr::new("write"), arg(dir.path())], Some(b"x\n"));
+    let line = folder.assert_error(1, "write over a folder");
+    assert!(line.contains("is a folder"), "{line}");
 
     // A record over the maximum: the error says which record.
     let small = dir.path().join("small.kekbit");

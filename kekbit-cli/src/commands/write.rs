@@ -33,6 +33,9 @@ pub fn run(args: &WriteArgs) -> CliResult {
             // The options are the user's: a channel they cannot make is a
             // usage error.
             ChannelError::Config { .. } => CliError::Usage(e.to_string()),
+            ChannelError::AlreadyExists { .. } if path.is_dir() => {
+                CliError::path(path, "is a folder; give the path of a new channel file")
+            }
             other => CliError::Channel(other),
         })?;
     let max_record_len = writer.header().max_record_len;
