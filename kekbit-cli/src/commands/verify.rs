@@ -1,5 +1,6 @@
-//! `kekbit verify`: walk every record, check every checksum, and look for
-//! data where a finished channel should have none.
+//! `kekbit verify`: walk every record, check every checksum, and look past
+//! the end for records that a zeroed commit word cut off (or any data more
+//! than one record past the end, where no writer ever puts any).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
