@@ -1194,3 +1194,29 @@ fn verify_accepts_what_an_unused_grant_leaves_behind() {
         );
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn awkward_paths_stay_valid_json_and_one_error_line() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let name = OsStr::from_bytes(b"q\"uote \\back\nline \xff.kekbit");
+    let path = dir.path().join(name);
+    write_channel(&path, b"a\n", &[]);
+    let info = info_json(&path);
+    let shown = info["path"].as_str().unwrap();
+    assert!(
+        shown.ends_with("q\"uote \\back\nline \u{fffd}.kekbit"),
+        "{shown:?}"
+    );
+    assert_eq!(info["records"], 1);
+    // An error about it is still one line.
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[1] = b'X';
+    fs::write(&path, bytes).unwrap();
+    for command in ["cat", "info", "verify"] {
+        let r = run(&[OsStr::new(command), arg(&path)]);
+        let line = r.assert_error(1, command);
+        assert!(line.contains("back line"), "{line}");
+    }
+}
