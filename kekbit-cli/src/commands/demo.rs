@@ -153,11 +153,23 @@ pub fn run(args: &DemoArgs) -> CliResult {
         return Err(e);
     }
     let mut results = Vec::new();
-    for reader in readers {
-        let output = reader.finish()?;
-        results.push(ReaderResult::parse(&output).ok_or_else(|| {
-            CliError::Other(format!("a demo reader printed no result: {output:?}"))
-        })?);
+    let mut readers = readers.into_iter();
+    while let Some(reader) = readers.next() {
+        let result = reader.finish().and_then(|output| {
+            ReaderResult::parse(&output).ok_or_else(|| {
+                CliError::Other(format!("a demo reader printed no result: {output:?}"))
+            })
+        });
+        match result {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                // Leave no reader behind.
+                for mut rest in readers {
+                    rest.kill();
+                }
+                return Err(e);
+            }
+        }
     }
     for (i, result) in results.iter().enumerate() {
         if result.records != plan.records {
