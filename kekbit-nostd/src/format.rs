@@ -85,8 +85,9 @@ pub const COMMIT_FULL: u32 = 0xC000_0002;
 
 /// The largest payload a record can carry: the length bits of a commit word.
 pub const MAX_RECORD_LEN_LIMIT: u32 = COMMIT_LEN_MASK;
-/// The smallest record area: one empty record plus the end marker.
-pub const MIN_CAPACITY: u32 = (PAYLOAD_OFFSET + MARKER_LEN) as u32;
+/// The smallest record area: one record of up to 8 bytes plus the end
+/// marker, so that every valid channel can hold a record of at least 1 byte.
+pub const MIN_CAPACITY: u32 = (PAYLOAD_OFFSET + RECORD_ALIGN + MARKER_LEN) as u32;
 /// The largest record area: positions are `u32` and 8-byte aligned.
 pub const MAX_CAPACITY: u32 = !(RECORD_ALIGN as u32 - 1); // u32::MAX rounded down to 8
 
@@ -97,7 +98,7 @@ const _: () = assert!(HEARTBEAT_OFFSET % 64 == 0);
 const _: () = assert!(PAYLOAD_OFFSET == RECORD_ALIGN);
 const _: () = assert!(COMMIT_CLOSED & COMMIT_TAG_MASK == COMMIT_TAG_MASK);
 const _: () = assert!(COMMIT_FULL & COMMIT_TAG_MASK == COMMIT_TAG_MASK);
-const _: () = assert!(MIN_CAPACITY == 16);
+const _: () = assert!(MIN_CAPACITY == 24);
 
 /// Rounds a payload length up to the record alignment, without overflow for
 /// any length a commit word can hold.

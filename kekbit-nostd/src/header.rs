@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_capacities() {
-        for capacity in [0, 8, 15, 4097, u32::MAX] {
+        for capacity in [0, 8, 15, 16, 4097, u32::MAX] {
             let err = tampered(|b| put_u32(b, CAPACITY_OFFSET, capacity)).unwrap_err();
             assert_eq!(
                 err,
@@ -543,6 +543,20 @@ mod tests {
             })
         );
         assert!(header.check_region(0).is_err());
+    }
+
+    #[test]
+    fn the_smallest_channel_holds_a_record() {
+        let header = ChannelConfig::new(1).header_for(HEADER_LEN + 24).unwrap();
+        assert_eq!((header.capacity_bytes, header.max_record_len), (24, 8));
+        // Too small a capacity says so, rather than blaming the record length.
+        assert_eq!(
+            ChannelConfig::new(1).capacity_bytes(16).header_for(4096),
+            Err(HeaderError::CapacityOutOfRange {
+                capacity: 16,
+                min: 24
+            })
+        );
     }
 
     #[test]

@@ -276,7 +276,7 @@ mod tests {
     fn rejects_short_buffers() {
         let mut buffer = AlignedBuffer::<64>::new();
         let err = SliceRegion::new(buffer.as_mut_slice()).unwrap_err();
-        assert_eq!(err, RegionError::TooSmall { len: 64, min: 144 });
+        assert_eq!(err, RegionError::TooSmall { len: 64, min: 152 });
     }
 
     #[test]
