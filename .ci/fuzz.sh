@@ -9,6 +9,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../fuzz"
 seconds="${FUZZ_SECONDS:-60}"
+# FUZZ_NIGHTLY=0 takes the stable path even where nightly exists (to test it).
+want_nightly="${FUZZ_NIGHTLY:-1}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz missing: installing it"
@@ -18,8 +20,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     fi
 fi
 
-if cargo +nightly --version >/dev/null 2>&1 ||
-    timeout 300 rustup toolchain install nightly --profile minimal >/dev/null 2>&1; then
+if [ "$want_nightly" != 0 ] && { cargo +nightly --version >/dev/null 2>&1 ||
+    timeout 300 rustup toolchain install nightly --profile minimal >/dev/null 2>&1; }; then
     toolchain=(+nightly)
     sanitizer=(-s address)
 else
