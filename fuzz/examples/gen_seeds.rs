@@ -160,9 +160,24 @@ fn main() {
         write(&dir, "open_file", name, &[&[0][..], &input].concat());
     }
     let cut = |resize: u8, input: Vec<u8>| [vec![resize], input].concat();
-    write(&dir, "open_file", "truncated", &cut(8, raw(&closed, 0, [0, 0])));
-    write(&dir, "open_file", "extended", &cut(0x80 | 16, raw(&plain, 0, [0, 0])));
-    write(&dir, "open_file", "rebuilt", &cut(0, rebuilt(&checksummed, CHECKSUMS | RESEAL)));
+    write(
+        &dir,
+        "open_file",
+        "truncated",
+        &cut(8, raw(&closed, 0, [0, 0])),
+    );
+    write(
+        &dir,
+        "open_file",
+        "extended",
+        &cut(0x80 | 16, raw(&plain, 0, [0, 0])),
+    );
+    write(
+        &dir,
+        "open_file",
+        "rebuilt",
+        &cut(0, rebuilt(&checksummed, CHECKSUMS | RESEAL)),
+    );
     write(
         &dir,
         "reader",

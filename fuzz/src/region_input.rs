@@ -40,9 +40,8 @@ pub const RESUME: u8 = 1 << 4;
 /// Seek targets in an input.
 pub const SEEKS: usize = 4;
 
-/// The smallest capacity a valid header can have: `MIN_CAPACITY` leaves no
-/// room for a maximum record length of 1.
-pub const MIN_VALID_CAPACITY: u32 = MIN_CAPACITY + 8;
+/// The smallest capacity a valid header can have.
+pub const MIN_VALID_CAPACITY: u32 = MIN_CAPACITY;
 
 /// Header fields, before they are reduced into their valid ranges.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
