@@ -184,7 +184,8 @@ pub enum WriteError {
     /// channel full: readers see every earlier record, then
     /// [`ReadError::Full`], and no later write succeeds.
     Full {
-        /// Bytes the record needed, framing included.
+        /// Bytes the record needed: its payload plus 8 bytes of framing
+        /// (before padding to 8, which never changes whether it fits).
         needed: u64,
         /// Bytes that were left for records.
         remaining: u32,

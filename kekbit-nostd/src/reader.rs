@@ -268,7 +268,10 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     ///
     /// Boundaries are found by walking the records from the current
     /// position if `position` is ahead, else from the start: at most one
-    /// step per 8 bytes of channel, so it always ends.
+    /// step per 8 bytes of channel, so it always ends. The walk follows the
+    /// framing only and does not verify checksums, so it can move past a
+    /// damaged record to the sound ones after it; `try_read` there checks
+    /// each record as usual.
     ///
     /// # Example
     ///
