@@ -39,6 +39,24 @@ pub(crate) fn record(payload: &[u8]) -> u32 {
     table_record(&len, payload)
 }
 
+/// The CRC32C a record carries in its checksum word when the channel has
+/// [`FLAG_CHECKSUMS`](crate::format::FLAG_CHECKSUMS): of the payload's
+/// length as a little-endian `u32`, then the payload. `None` for a payload
+/// longer than any record can be.
+///
+/// The reader checks this itself; tools that inspect raw channel bytes
+/// (`kekbit verify`) call it so the rule lives in one place.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(kekbit_nostd::record_checksum(b""), Some(0x48674BC7));
+/// assert_ne!(kekbit_nostd::record_checksum(b"a"), kekbit_nostd::record_checksum(b"b"));
+/// ```
+pub fn record_checksum(payload: &[u8]) -> Option<u32> {
+    (payload.len() <= crate::format::MAX_RECORD_LEN_LIMIT as usize).then(|| record(payload))
+}
+
 fn table_record(len: &[u8; 4], payload: &[u8]) -> u32 {
     let mut digest = CRC32C.digest();
     digest.update(len);

@@ -19,6 +19,7 @@ mod region;
 mod sync;
 mod writer;
 
+pub use checksum::record_checksum;
 pub use clock::{Clock, TickUnit};
 pub use encoder::{
     ChainedHandler, Encode, Handler, PlainHandler, RecordSink, SequenceHandler, TimestampHandler,

@@ -476,10 +476,7 @@ impl<R: Region> Writer<R> {
         H: Handler + ?Sized,
         E: Encode + ?Sized,
     {
-        match self.state {
-            State::Open => {}
-            State::Closed | State::Full => return Err(WriteError::Closed),
-        }
+        self.ensure_open()?;
         let max = self.header.max_record_len as usize;
         let room = (self.remaining_bytes() as usize)
             .saturating_sub(PAYLOAD_OFFSET)
@@ -582,10 +579,7 @@ impl<R: Region> Writer<R> {
 
     /// Checks that a record of `len` bytes may be written now.
     fn admit(&mut self, len: usize) -> Result<u32, WriteError> {
-        match self.state {
-            State::Open => {}
-            State::Closed | State::Full => return Err(WriteError::Closed),
-        }
+        self.ensure_open()?;
         if len > self.header.max_record_len as usize {
             return Err(WriteError::TooLarge {
                 len,
@@ -597,6 +591,14 @@ impl<R: Region> Writer<R> {
             return Err(self.mark_full(len as usize));
         }
         Ok(len)
+    }
+
+    /// A closed or full channel takes no more records.
+    fn ensure_open(&self) -> Result<(), WriteError> {
+        match self.state {
+            State::Open => Ok(()),
+            State::Closed | State::Full => Err(WriteError::Closed),
+        }
     }
 
     /// Marks the channel full and returns the error describing why.
