@@ -128,7 +128,6 @@ fn cut_off_records(path: &Path, header: &Header, from: u64, to: u64) -> CliResul
 /// marker, or to an empty commit word after at least one record (at most
 /// 64 records are followed: that many sound ones are proof enough).
 fn run_of_records(file: &File, header: &Header, mut at: u64, file_len: u64) -> io::Result<bool> {
-    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
     for records in 0..64 {
         if at + MARKER_LEN as u64 > file_len {
             return Ok(false);
@@ -150,11 +149,8 @@ fn run_of_records(file: &File, header: &Header, mut at: u64, file_len: u64) -> i
         if header.checksums() {
             let mut payload = vec![0u8; len as usize];
             read_at(file, &mut payload, at + PAYLOAD_OFFSET as u64)?;
-            let mut digest = crc.digest();
-            digest.update(&len.to_le_bytes());
-            digest.update(&payload);
             let stored = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-            if digest.finalize() != stored {
+            if kekbit_nostd::record_checksum(&payload) != Some(stored) {
                 return Ok(false);
             }
         }
