@@ -19,8 +19,9 @@
 
 use crc::{CRC_32_ISCSI, Crc};
 use kekbit_nostd::format::{
-    COMMIT_LEN_MASK, COMMIT_RECORD_TAG, COMMIT_TAG_MASK, FLAG_CHECKSUMS, HEADER_LEN,
-    IMMUTABLE_HEADER_LEN, MARKER_LEN, MIN_CAPACITY, PAYLOAD_OFFSET, VERSION,
+    BATCH_MARKER_LEN, COMMIT_BATCH_TAG, COMMIT_LEN_MASK, COMMIT_RECORD_TAG, COMMIT_TAG_MASK,
+    FLAG_CHECKSUMS, HEADER_LEN, HEARTBEAT_LO_OFFSET, IMMUTABLE_HEADER_LEN, MARKER_LEN,
+    MIN_CAPACITY, PAYLOAD_OFFSET, VERSION,
 };
 use kekbit_nostd::{Header, TickUnit};
 
@@ -171,6 +172,8 @@ impl<'a> RegionInput<'a> {
             timeout_ticks: p.timeout_ticks,
             creation_time: p.creation_time,
             tick_unit,
+            journal_id: 0,
+            base_position: 0,
         }
     }
 
@@ -192,7 +195,7 @@ impl<'a> RegionInput<'a> {
         let mut buffer = Aligned::new(HEADER_LEN + area + slack, 0);
         let memory = buffer.bytes_mut();
         memory[..IMMUTABLE_HEADER_LEN].copy_from_slice(&header.encode());
-        memory[IMMUTABLE_HEADER_LEN..IMMUTABLE_HEADER_LEN + 4]
+        memory[HEARTBEAT_LO_OFFSET..HEARTBEAT_LO_OFFSET + 4]
             .copy_from_slice(&self.params.heartbeat.to_le_bytes());
         memory[HEADER_LEN..HEADER_LEN + self.body.len()].copy_from_slice(self.body);
         if header.checksums() && self.mode & RESEAL != 0 {
@@ -211,6 +214,11 @@ fn reseal(area: &mut [u8], header: &Header) {
     let mut at = 0usize;
     while at + MARKER_LEN <= capacity {
         let word = u32::from_le_bytes([area[at], area[at + 1], area[at + 2], area[at + 3]]);
+        if word & COMMIT_TAG_MASK == COMMIT_BATCH_TAG {
+            // A batch marker: its records follow it.
+            at += BATCH_MARKER_LEN;
+            continue;
+        }
         if word & COMMIT_TAG_MASK != COMMIT_RECORD_TAG {
             return;
         }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use kekbit_nostd::format::{
-    CAPACITY_OFFSET, FLAGS_OFFSET, HEADER_CHECKSUM_OFFSET, HEADER_LEN, MAX_RECORD_LEN_OFFSET,
-    SIGNATURE_OFFSET, TICK_UNIT_OFFSET, VERSION_OFFSET,
+    BASE_POSITION_OFFSET, CAPACITY_OFFSET, FLAGS_OFFSET, HEADER_CHECKSUM_OFFSET, HEADER_LEN,
+    JOURNAL_ID_OFFSET, MAX_RECORD_LEN_OFFSET, SIGNATURE_OFFSET, TICK_UNIT_OFFSET, VERSION_OFFSET,
 };
 use kekbit_nostd::{HeaderError, ReadError, TickUnit};
 use kekbit_std::{ChannelError, ChannelReader, ShmReader};
@@ -102,6 +102,9 @@ pub fn header_fault_offset(e: &HeaderError) -> Option<usize> {
         }
         HeaderError::MaxRecordLenOutOfRange { .. } => MAX_RECORD_LEN_OFFSET,
         HeaderError::UnknownTickUnit { .. } => TICK_UNIT_OFFSET,
+        HeaderError::ReservedNotZero { offset } => *offset,
+        HeaderError::SegmentFieldsWithoutFlag { .. } => JOURNAL_ID_OFFSET,
+        HeaderError::BasePositionOutOfRange { .. } => BASE_POSITION_OFFSET,
     })
 }
 
@@ -305,7 +308,7 @@ mod tests {
                     stored: 0,
                     computed: 1,
                 },
-                Some(60),
+                Some(124),
             ),
             (
                 HeaderError::CapacityOutOfRange {
@@ -322,6 +325,18 @@ mod tests {
                 Some(36),
             ),
             (HeaderError::UnknownTickUnit { code: 9 }, Some(56)),
+            (HeaderError::ReservedNotZero { offset: 61 }, Some(61)),
+            (
+                HeaderError::SegmentFieldsWithoutFlag {
+                    journal_id: 1,
+                    base_position: 0,
+                },
+                Some(64),
+            ),
+            (
+                HeaderError::BasePositionOutOfRange { base_position: 4 },
+                Some(72),
+            ),
         ];
         for (e, offset) in cases {
             assert_eq!(header_fault_offset(&e), offset, "{e}");
@@ -336,7 +351,7 @@ mod tests {
             computed: 2,
         };
         let text = describe_damage(&e);
-        assert!(text.starts_with("at record offset 16 (file offset 144): checksum mismatch"));
+        assert!(text.starts_with("at record offset 16 (file offset 208): checksum mismatch"));
     }
 
     #[test]

@@ -646,7 +646,7 @@ fn verify_names_each_kind_of_damage_and_its_offset() {
     assert_eq!(info["header"]["checksums"], true);
     assert_eq!(
         info["header"]["header_checksum"],
-        u32::from_le_bytes(sound_bytes[60..64].try_into().unwrap())
+        u32::from_le_bytes(sound_bytes[124..128].try_into().unwrap())
     );
     let record = |i: usize| HEADER_LEN + 32 * i;
 
@@ -655,43 +655,43 @@ fn verify_names_each_kind_of_damage_and_its_offset() {
         (
             "payload",
             Box::new(move |b| b[record(3) + 12] ^= 0x01),
-            "at record offset 96 (file offset 224): checksum mismatch",
+            "at record offset 96 (file offset 288): checksum mismatch",
         ),
         (
             "stored checksum",
             Box::new(move |b| b[record(4) + 4] ^= 0x80),
-            "at record offset 128 (file offset 256): checksum mismatch",
+            "at record offset 128 (file offset 320): checksum mismatch",
         ),
         (
             "length",
             Box::new(move |b| put_u32(b, record(2), 0x8000_0000 | 23)),
-            "at record offset 64 (file offset 192): checksum mismatch",
+            "at record offset 64 (file offset 256): checksum mismatch",
         ),
         (
             "commit word",
             Box::new(move |b| put_u32(b, record(5), 0x1234_5678)),
-            "at record offset 160 (file offset 288): corrupt record: invalid commit word 0x12345678",
+            "at record offset 160 (file offset 352): corrupt record: invalid commit word 0x12345678",
         ),
         (
             "length over the maximum",
             Box::new(move |b| put_u32(b, record(6), 0x8000_0000 | (header.max_record_len + 1))),
-            "at record offset 192 (file offset 320): corrupt record: record length",
+            "at record offset 192 (file offset 384): corrupt record: record length",
         ),
         (
             "length past the end",
             Box::new(move |b| put_u32(b, record(7), 0x8000_0000 | header.max_record_len)),
-            "at record offset 224 (file offset 352): corrupt record: record length",
+            "at record offset 224 (file offset 416): corrupt record: record length",
         ),
         (
             "zeroed commit word",
             Box::new(move |b| put_u32(b, record(8), 0)),
-            "data after the end of the records at file offset 416 (record offset 288): the commit \
+            "data after the end of the records at file offset 480 (record offset 288): the commit \
              word at record offset 256 was zeroed",
         ),
         (
             "last commit word zeroed",
             Box::new(move |b| put_u32(b, record(9), 0)),
-            "data after the end of the records at file offset 448 (record offset 320): the commit \
+            "data after the end of the records at file offset 512 (record offset 320): the commit \
              word at record offset 288 was zeroed",
         ),
         (
@@ -717,12 +717,12 @@ fn verify_names_each_kind_of_damage_and_its_offset() {
         (
             "header checksum",
             Box::new(|b| b[WRITER_ID_OFFSET] ^= 1),
-            "bad channel header at offset 60: header checksum mismatch",
+            "bad channel header at offset 124: header checksum mismatch",
         ),
         (
             "version",
-            Box::new(|b| reseal(b, |h| put_u32(h, VERSION_OFFSET, 2))),
-            "bad channel header at offset 8: unsupported format version 2",
+            Box::new(|b| reseal(b, |h| put_u32(h, VERSION_OFFSET, 3))),
+            "bad channel header at offset 8: unsupported format version 3",
         ),
         (
             "flags",
@@ -992,12 +992,14 @@ fn info_shows_every_header_field_and_write_sets_them() {
         assert_eq!(header["timeout_ticks"], 1500);
         assert_eq!(header["tick_unit"], "micros");
         assert_eq!(header["timeout_ms"], 1.5);
-        assert_eq!(header["version"], 1);
+        assert_eq!(header["version"], 2);
         assert_eq!(header["checksums"], false);
+        assert_eq!(header["epoch_time"], true);
+        assert_eq!(header["segment"], false);
         assert!(header["creation_time"].as_u64().unwrap() > 0);
         assert_eq!(info["records"], 3);
         assert_eq!(info["state"], "closed");
-        assert_eq!(info["file_bytes"], 128 + 8192);
+        assert_eq!(info["file_bytes"], 192 + 8192);
 
         let text = run(&[OsStr::new("info"), arg(&path)]);
         text.assert_ok("info");

@@ -91,10 +91,31 @@ impl TickUnit {
 pub trait Clock {
     /// The current time, in ticks of the channel's unit.
     fn now(&self) -> u64;
+
+    /// Whether [`now`](Clock::now) counts ticks since the Unix epoch, as
+    /// every process on a machine can. When it does and the channel's header
+    /// says its writer's clock does too ([`FLAG_EPOCH_TIME`](crate::format::FLAG_EPOCH_TIME)),
+    /// a reader judges a heartbeat's age from its value alone. The default
+    /// is `false`: a clock of its own, like a firmware tick counter.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::Clock;
+    /// struct Uptime;
+    /// impl Clock for Uptime { fn now(&self) -> u64 { 0 } }
+    /// assert!(!Uptime.epoch_time());
+    /// ```
+    fn epoch_time(&self) -> bool {
+        false
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
     fn now(&self) -> u64 {
         (**self).now()
+    }
+    fn epoch_time(&self) -> bool {
+        (**self).epoch_time()
     }
 }

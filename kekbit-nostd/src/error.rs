@@ -115,6 +115,24 @@ pub enum HeaderError {
         /// The code found.
         code: u32,
     },
+    /// A reserved header byte is not zero.
+    ReservedNotZero {
+        /// Offset of the first non-zero reserved byte.
+        offset: usize,
+    },
+    /// A journal id or base position in a channel that is not a journal segment.
+    SegmentFieldsWithoutFlag {
+        /// The journal id found.
+        journal_id: u64,
+        /// The base position found.
+        base_position: u64,
+    },
+    /// A segment's base position is not a multiple of 8, or its record area
+    /// would run past the largest journal position.
+    BasePositionOutOfRange {
+        /// The base position found.
+        base_position: u64,
+    },
 }
 
 impl fmt::Display for HeaderError {
@@ -162,6 +180,20 @@ impl fmt::Display for HeaderError {
                 "maximum record length {max_record_len} is out of range (1..={limit})"
             ),
             Self::UnknownTickUnit { code } => write!(f, "unknown tick unit code {code}"),
+            Self::ReservedNotZero { offset } => {
+                write!(f, "reserved header byte at offset {offset:#x} is not zero")
+            }
+            Self::SegmentFieldsWithoutFlag {
+                journal_id,
+                base_position,
+            } => write!(
+                f,
+                "journal id {journal_id} and base position {base_position} in a channel not flagged as a journal segment"
+            ),
+            Self::BasePositionOutOfRange { base_position } => write!(
+                f,
+                "segment base position {base_position} is not a multiple of 8 or leaves no room for the segment"
+            ),
         }
     }
 }
@@ -182,7 +214,8 @@ pub enum WriteError {
     },
     /// The record does not fit in the space left. The writer has marked the
     /// channel full: readers see every earlier record, then
-    /// [`ReadError::Full`], and no later write succeeds.
+    /// [`ReadError::Full`], and no later write succeeds: each one returns
+    /// this same error, with the figures of the write that filled it.
     Full {
         /// Bytes the record needed: its payload plus 8 bytes of framing
         /// (before padding to 8, which never changes whether it fits).
@@ -190,7 +223,8 @@ pub enum WriteError {
         /// Bytes that were left for records.
         remaining: u32,
     },
-    /// The channel was closed (or marked full before); nothing more can be written.
+    /// The channel was closed; nothing more can be written. (A channel
+    /// marked full keeps answering [`WriteError::Full`].)
     Closed,
     /// A grant was committed with more bytes than it reserved.
     CommitTooLong {
@@ -305,6 +339,14 @@ pub enum Corruption {
         /// Bytes left in the record area at this position.
         remaining: u32,
     },
+    /// A batch marker whose span is zero, not a multiple of 8, or runs past
+    /// the end of the record area.
+    BadBatchSpan {
+        /// The span found.
+        span: u32,
+        /// Bytes left in the record area at this position.
+        remaining: u32,
+    },
 }
 
 impl fmt::Display for Corruption {
@@ -317,6 +359,10 @@ impl fmt::Display for Corruption {
             Self::LengthExceedsCapacity { len, remaining } => write!(
                 f,
                 "record length {len} runs past the end of the channel ({remaining} bytes left)"
+            ),
+            Self::BadBatchSpan { span, remaining } => write!(
+                f,
+                "batch span {span} is invalid here ({remaining} bytes left; a span is a non-zero multiple of 8)"
             ),
         }
     }

@@ -13,12 +13,23 @@
 pub const SIGNATURE: [u8; 8] = [0x89, b'K', b'B', b'T', b'\r', b'\n', 0x1a, b'\n'];
 
 /// The format version this crate writes and the only one it reads.
-pub const VERSION: u32 = 1;
+///
+/// Version 2 widened the heartbeat to 64 bits, added the journal segment
+/// fields and the epoch-time flag to the header, and defined the batch
+/// marker commit word. See `docs/FORMAT.md` for the history.
+pub const VERSION: u32 = 2;
 
 /// Header flag bit 0: every record carries a CRC32C of its length and payload.
 pub const FLAG_CHECKSUMS: u32 = 1 << 0;
+/// Header flag bit 1: the time fields (creation time, heartbeat) count ticks
+/// since the Unix epoch, so a reader with a clock of the same kind can judge
+/// a heartbeat's age from its value alone.
+pub const FLAG_EPOCH_TIME: u32 = 1 << 1;
+/// Header flag bit 2: the channel is a segment of a journal; the journal id
+/// and base position fields say which one and where it starts.
+pub const FLAG_SEGMENT: u32 = 1 << 2;
 /// Every flag bit this version defines; a header with any other bit is rejected.
-pub const KNOWN_FLAGS: u32 = FLAG_CHECKSUMS;
+pub const KNOWN_FLAGS: u32 = FLAG_CHECKSUMS | FLAG_EPOCH_TIME | FLAG_SEGMENT;
 
 // --- The immutable header: written once by the writer, before any reader. ---
 
@@ -42,19 +53,36 @@ pub const TIMEOUT_OFFSET: usize = MAX_RECORD_LEN_OFFSET + 4;
 pub const CREATION_TIME_OFFSET: usize = TIMEOUT_OFFSET + 8;
 /// Offset of the `u32` tick unit code.
 pub const TICK_UNIT_OFFSET: usize = CREATION_TIME_OFFSET + 8;
+/// Offset of 4 reserved bytes, zero, that align the fields after them.
+pub const RESERVED_A_OFFSET: usize = TICK_UNIT_OFFSET + 4;
+/// Offset of the `u64` id of the journal this channel is a segment of (0
+/// unless [`FLAG_SEGMENT`]).
+pub const JOURNAL_ID_OFFSET: usize = RESERVED_A_OFFSET + 4;
+/// Offset of the `u64` journal position of this segment's first byte (0
+/// unless [`FLAG_SEGMENT`]).
+pub const BASE_POSITION_OFFSET: usize = JOURNAL_ID_OFFSET + 8;
+/// Offset of the reserved bytes, zero, that fill the header to its checksum.
+pub const RESERVED_B_OFFSET: usize = BASE_POSITION_OFFSET + 8;
 /// Offset of the `u32` CRC32C of every immutable byte before it.
-pub const HEADER_CHECKSUM_OFFSET: usize = TICK_UNIT_OFFSET + 4;
+pub const HEADER_CHECKSUM_OFFSET: usize = 124;
 /// Length of the immutable header, checksum included.
 pub const IMMUTABLE_HEADER_LEN: usize = HEADER_CHECKSUM_OFFSET + 4;
 
 // --- The writer-owned words: stored by the writer, only loaded by readers. ---
 
-/// Offset of the `u32` heartbeat word: the low 32 bits of the writer's clock,
-/// in the channel's tick unit, at its last heartbeat. It starts a new cache
-/// line so heartbeats do not disturb the immutable line readers keep cached.
-pub const HEARTBEAT_OFFSET: usize = IMMUTABLE_HEADER_LEN;
+/// Offset of the `u32` heartbeat sequence word: even while the heartbeat
+/// halves are stable, odd while the writer is storing them. It starts a new
+/// cache line so heartbeats do not disturb the immutable lines readers keep
+/// cached.
+pub const HEARTBEAT_SEQ_OFFSET: usize = IMMUTABLE_HEADER_LEN;
+/// Offset of the `u32` low half of the writer's clock at its last heartbeat.
+pub const HEARTBEAT_LO_OFFSET: usize = HEARTBEAT_SEQ_OFFSET + 4;
+/// Offset of the `u32` high half of the writer's clock at its last heartbeat.
+pub const HEARTBEAT_HI_OFFSET: usize = HEARTBEAT_LO_OFFSET + 4;
+/// Offset of the reserved rest of the writer-owned line.
+pub const WRITER_RESERVED_OFFSET: usize = HEARTBEAT_HI_OFFSET + 4;
 /// Length of the whole header: the record area starts here.
-pub const HEADER_LEN: usize = HEARTBEAT_OFFSET + 64;
+pub const HEADER_LEN: usize = HEARTBEAT_SEQ_OFFSET + 64;
 
 // --- Records: each starts 8-byte aligned in the record area. ---
 
@@ -68,13 +96,21 @@ pub const RECORD_CHECKSUM_OFFSET: usize = COMMIT_WORD_OFFSET + 4;
 pub const PAYLOAD_OFFSET: usize = RECORD_CHECKSUM_OFFSET + 4;
 /// Length of an end marker (closed or full): one commit word, padded.
 pub const MARKER_LEN: usize = RECORD_ALIGN;
+/// Length of a batch marker: its commit word, then the `u32` record count.
+pub const BATCH_MARKER_LEN: usize = RECORD_ALIGN;
+/// Offset, within a batch marker, of the `u32` count of records in the batch.
+pub const BATCH_COUNT_OFFSET: usize = COMMIT_WORD_OFFSET + 4;
 
 /// Commit word: nothing has been published here yet (end of written data).
 pub const COMMIT_EMPTY: u32 = 0;
 /// Commit word tag, top two bits `10`: a committed record; the low 30 bits
 /// are its payload length.
 pub const COMMIT_RECORD_TAG: u32 = 0b10 << 30;
-/// Mask of the length bits of a record commit word.
+/// Commit word tag, top two bits `01`: a batch marker; the low 30 bits are
+/// the byte span of the records that follow it, all published by this one
+/// word.
+pub const COMMIT_BATCH_TAG: u32 = 0b01 << 30;
+/// Mask of the length bits of a record commit word (and of a batch span).
 pub const COMMIT_LEN_MASK: u32 = (1 << 30) - 1;
 /// Mask of the two tag bits of a commit word.
 pub const COMMIT_TAG_MASK: u32 = 0b11 << 30;
@@ -85,16 +121,23 @@ pub const COMMIT_FULL: u32 = 0xC000_0002;
 
 /// The largest payload a record can carry: the length bits of a commit word.
 pub const MAX_RECORD_LEN_LIMIT: u32 = COMMIT_LEN_MASK;
+/// The largest byte span one batch marker can cover: the length bits of its
+/// commit word, rounded down to the record alignment. Longer batches are
+/// published as several.
+pub const MAX_BATCH_SPAN: u32 = COMMIT_LEN_MASK & !(RECORD_ALIGN as u32 - 1);
 /// The smallest record area: one record of up to 8 bytes plus the end
 /// marker, so that every valid channel can hold a record of at least 1 byte.
 pub const MIN_CAPACITY: u32 = (PAYLOAD_OFFSET + RECORD_ALIGN + MARKER_LEN) as u32;
 /// The largest record area: positions are `u32` and 8-byte aligned.
 pub const MAX_CAPACITY: u32 = !(RECORD_ALIGN as u32 - 1); // u32::MAX rounded down to 8
 
-const _: () = assert!(IMMUTABLE_HEADER_LEN == 64);
-const _: () = assert!(HEADER_LEN == 128);
-const _: () = assert!(HEADER_LEN % RECORD_ALIGN == 0);
-const _: () = assert!(HEARTBEAT_OFFSET % 64 == 0);
+const _: () = assert!(RESERVED_B_OFFSET <= HEADER_CHECKSUM_OFFSET);
+const _: () = assert!(JOURNAL_ID_OFFSET % 8 == 0 && BASE_POSITION_OFFSET % 8 == 0);
+const _: () = assert!(IMMUTABLE_HEADER_LEN == 128);
+const _: () = assert!(HEADER_LEN == 192);
+const _: () = assert!(HEADER_LEN % 64 == 0);
+const _: () = assert!(HEARTBEAT_SEQ_OFFSET % 64 == 0);
+const _: () = assert!(WRITER_RESERVED_OFFSET < HEADER_LEN);
 const _: () = assert!(PAYLOAD_OFFSET == RECORD_ALIGN);
 const _: () = assert!(COMMIT_CLOSED & COMMIT_TAG_MASK == COMMIT_TAG_MASK);
 const _: () = assert!(COMMIT_FULL & COMMIT_TAG_MASK == COMMIT_TAG_MASK);

@@ -31,6 +31,13 @@ pub struct Header {
     pub creation_time: u64,
     /// The unit of the time fields.
     pub tick_unit: TickUnit,
+    /// The journal this channel is a segment of; 0 unless
+    /// [`FLAG_SEGMENT`] is set.
+    pub journal_id: u64,
+    /// The journal position of the segment's first record-area byte: a
+    /// record at offset `p` in this channel is at journal position
+    /// `base_position + p`. A multiple of 8; 0 unless [`FLAG_SEGMENT`].
+    pub base_position: u64,
 }
 
 impl Header {
@@ -46,6 +53,36 @@ impl Header {
     /// ```
     pub const fn checksums(&self) -> bool {
         self.flags & FLAG_CHECKSUMS != 0
+    }
+
+    /// Whether the time fields count ticks since the Unix epoch (see
+    /// [`FLAG_EPOCH_TIME`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::ChannelConfig;
+    /// let header = ChannelConfig::new(1).epoch_time(true).header_for(4096)?;
+    /// assert!(header.epoch_time());
+    /// # Ok::<(), kekbit_nostd::HeaderError>(())
+    /// ```
+    pub const fn epoch_time(&self) -> bool {
+        self.flags & FLAG_EPOCH_TIME != 0
+    }
+
+    /// Whether the channel is a journal segment (see [`FLAG_SEGMENT`]).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::ChannelConfig;
+    /// let header = ChannelConfig::new(1).segment(77, 4096).header_for(4096)?;
+    /// assert!(header.is_segment());
+    /// assert_eq!((header.journal_id, header.base_position), (77, 4096));
+    /// # Ok::<(), kekbit_nostd::HeaderError>(())
+    /// ```
+    pub const fn is_segment(&self) -> bool {
+        self.flags & FLAG_SEGMENT != 0
     }
 
     /// The largest maximum record length allowed for a record area of
@@ -83,6 +120,8 @@ impl Header {
     ///     timeout_ticks: 1000,
     ///     creation_time: 0,
     ///     tick_unit: TickUnit::Millis,
+    ///     journal_id: 0,
+    ///     base_position: 0,
     /// };
     /// let bytes = header.encode();
     /// assert_eq!(Header::decode(&bytes), Ok(header));
@@ -99,6 +138,8 @@ impl Header {
         put_u64(&mut out, TIMEOUT_OFFSET, self.timeout_ticks);
         put_u64(&mut out, CREATION_TIME_OFFSET, self.creation_time);
         put_u32(&mut out, TICK_UNIT_OFFSET, self.tick_unit.code());
+        put_u64(&mut out, JOURNAL_ID_OFFSET, self.journal_id);
+        put_u64(&mut out, BASE_POSITION_OFFSET, self.base_position);
         let sum = checksum::header(&out[..HEADER_CHECKSUM_OFFSET]);
         put_u32(&mut out, HEADER_CHECKSUM_OFFSET, sum);
         out
@@ -106,8 +147,9 @@ impl Header {
 
     /// Decodes and validates the immutable header at the start of `bytes`.
     ///
-    /// Checks, in order: length, signature, version, checksum, flags, tick
-    /// unit, capacity and maximum record length. Whatever the bytes, it
+    /// Checks, in order: length, signature, version, checksum, flags,
+    /// reserved bytes, tick unit, capacity, maximum record length and the
+    /// segment fields. Whatever the bytes, it
     /// returns a typed error rather than panicking. It does not know the
     /// region's length; [`Header::check_region`] does that.
     ///
@@ -115,8 +157,10 @@ impl Header {
     ///
     /// ```
     /// use kekbit_nostd::{Header, HeaderError};
-    /// let err = Header::decode(&[0u8; 64]).unwrap_err();
+    /// let err = Header::decode(&[0u8; 128]).unwrap_err();
     /// assert!(matches!(err, HeaderError::BadSignature { .. }));
+    /// let err = Header::decode(&[0u8; 64]).unwrap_err();
+    /// assert!(matches!(err, HeaderError::Truncated { len: 64, needed: 128 }));
     /// ```
     pub fn decode(bytes: &[u8]) -> Result<Self, HeaderError> {
         let Some(bytes) = bytes.get(..IMMUTABLE_HEADER_LEN) else {
@@ -148,6 +192,12 @@ impl Header {
                 flags: flags & !KNOWN_FLAGS,
             });
         }
+        if let Some(offset) = (RESERVED_A_OFFSET..RESERVED_A_OFFSET + 4)
+            .chain(RESERVED_B_OFFSET..HEADER_CHECKSUM_OFFSET)
+            .find(|&i| bytes[i] != 0)
+        {
+            return Err(HeaderError::ReservedNotZero { offset });
+        }
         let code = get_u32(bytes, TICK_UNIT_OFFSET);
         let tick_unit = TickUnit::from_code(code).ok_or(HeaderError::UnknownTickUnit { code })?;
         let header = Self {
@@ -160,14 +210,27 @@ impl Header {
             timeout_ticks: get_u64(bytes, TIMEOUT_OFFSET),
             creation_time: get_u64(bytes, CREATION_TIME_OFFSET),
             tick_unit,
+            journal_id: get_u64(bytes, JOURNAL_ID_OFFSET),
+            base_position: get_u64(bytes, BASE_POSITION_OFFSET),
         };
         header.check_fields()?;
         Ok(header)
     }
 
-    /// Checks the fields that constrain each other: capacity and maximum
-    /// record length.
+    /// Checks the fields that constrain each other: capacity, maximum
+    /// record length and the segment fields.
     pub(crate) fn check_fields(&self) -> Result<(), HeaderError> {
+        if self.version != VERSION {
+            return Err(HeaderError::UnsupportedVersion {
+                found: self.version,
+                supported: VERSION,
+            });
+        }
+        if self.flags & !KNOWN_FLAGS != 0 {
+            return Err(HeaderError::UnknownFlags {
+                flags: self.flags & !KNOWN_FLAGS,
+            });
+        }
         let capacity = self.capacity_bytes;
         if capacity < MIN_CAPACITY || capacity % RECORD_ALIGN as u32 != 0 {
             return Err(HeaderError::CapacityOutOfRange {
@@ -182,6 +245,19 @@ impl Header {
                 limit,
             });
         }
+        if self.is_segment() {
+            let base = self.base_position;
+            if base % RECORD_ALIGN as u64 != 0 || base.checked_add(capacity as u64).is_none() {
+                return Err(HeaderError::BasePositionOutOfRange {
+                    base_position: base,
+                });
+            }
+        } else if self.journal_id != 0 || self.base_position != 0 {
+            return Err(HeaderError::SegmentFieldsWithoutFlag {
+                journal_id: self.journal_id,
+                base_position: self.base_position,
+            });
+        }
         Ok(())
     }
 
@@ -192,12 +268,12 @@ impl Header {
     ///
     /// ```
     /// # use kekbit_nostd::{Header, HeaderError, TickUnit};
-    /// # let header = Header { version: 1, flags: 0, writer_id: 0, channel_id: 0,
+    /// # let header = Header { version: 2, flags: 0, writer_id: 0, channel_id: 0,
     /// #     capacity_bytes: 4096, max_record_len: 64, timeout_ticks: 0,
-    /// #     creation_time: 0, tick_unit: TickUnit::Millis };
-    /// assert!(header.check_region(128 + 4096).is_ok());
+    /// #     creation_time: 0, tick_unit: TickUnit::Millis, journal_id: 0, base_position: 0 };
+    /// assert!(header.check_region(192 + 4096).is_ok());
     /// assert!(matches!(
-    ///     header.check_region(128 + 4095),
+    ///     header.check_region(192 + 4095),
     ///     Err(HeaderError::CapacityExceedsRegion { .. })
     /// ));
     /// ```
@@ -268,6 +344,12 @@ pub struct ChannelConfig {
     pub creation_time: u64,
     /// Whether records carry a CRC32C; defaults to off.
     pub checksums: bool,
+    /// Whether the time fields count ticks since the Unix epoch; defaults
+    /// to off (see [`FLAG_EPOCH_TIME`]).
+    pub epoch_time: bool,
+    /// `Some((journal_id, base_position))` makes the channel a journal
+    /// segment; defaults to `None`.
+    pub segment: Option<(u64, u64)>,
 }
 
 impl ChannelConfig {
@@ -289,6 +371,8 @@ impl ChannelConfig {
             tick_unit: TickUnit::Millis,
             creation_time: 0,
             checksums: false,
+            epoch_time: false,
+            segment: None,
         }
     }
 
@@ -375,6 +459,37 @@ impl ChannelConfig {
         self
     }
 
+    /// Declares that the time fields (creation time, heartbeats) count ticks
+    /// since the Unix epoch, as `kekbit-std`'s system clock does. A reader
+    /// whose [`Clock`](crate::Clock) counts the same way then recognises a
+    /// long-dead writer at its first look.
+    #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// assert!(kekbit_nostd::ChannelConfig::new(1).epoch_time(true).epoch_time);
+    /// ```
+    pub const fn epoch_time(mut self, on: bool) -> Self {
+        self.epoch_time = on;
+        self
+    }
+
+    /// Makes the channel segment of journal `journal_id`, starting at
+    /// journal position `base_position` (a multiple of 8).
+    #[must_use]
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let config = kekbit_nostd::ChannelConfig::new(1).segment(9, 1 << 20);
+    /// assert_eq!(config.segment, Some((9, 1 << 20)));
+    /// ```
+    pub const fn segment(mut self, journal_id: u64, base_position: u64) -> Self {
+        self.segment = Some((journal_id, base_position));
+        self
+    }
+
     /// The header this configuration gives for a region of `region_len`
     /// bytes, validated.
     ///
@@ -382,7 +497,7 @@ impl ChannelConfig {
     ///
     /// ```
     /// use kekbit_nostd::ChannelConfig;
-    /// let header = ChannelConfig::new(1).header_for(128 + 1000)?;
+    /// let header = ChannelConfig::new(1).header_for(192 + 1000)?;
     /// assert_eq!(header.capacity_bytes, 1000);
     /// assert_eq!(header.max_record_len, 1000 - 16);
     /// # Ok::<(), kekbit_nostd::HeaderError>(())
@@ -393,9 +508,20 @@ impl ChannelConfig {
             Some(capacity) => capacity,
             None => (available.min(MAX_CAPACITY as usize) as u32) & !(RECORD_ALIGN as u32 - 1),
         };
+        let mut flags = 0;
+        if self.checksums {
+            flags |= FLAG_CHECKSUMS;
+        }
+        if self.epoch_time {
+            flags |= FLAG_EPOCH_TIME;
+        }
+        if self.segment.is_some() {
+            flags |= FLAG_SEGMENT;
+        }
+        let (journal_id, base_position) = self.segment.unwrap_or((0, 0));
         let header = Header {
             version: VERSION,
-            flags: if self.checksums { FLAG_CHECKSUMS } else { 0 },
+            flags,
             writer_id: self.writer_id,
             channel_id: self.channel_id,
             capacity_bytes,
@@ -405,6 +531,8 @@ impl ChannelConfig {
             timeout_ticks: self.timeout_ticks,
             creation_time: self.creation_time,
             tick_unit: self.tick_unit,
+            journal_id,
+            base_position,
         };
         header.check_fields()?;
         header.check_region(region_len)?;
@@ -422,6 +550,7 @@ mod tests {
             .timeout(250, TickUnit::Micros)
             .creation_time(1234)
             .checksums(true)
+            .epoch_time(true)
             .header_for(HEADER_LEN + 4096)
             .unwrap()
     }
@@ -465,7 +594,7 @@ mod tests {
 
     #[test]
     fn rejects_other_versions() {
-        for version in [0, 2, u32::MAX] {
+        for version in [0, 1, 3, u32::MAX] {
             let err = tampered(|b| put_u32(b, VERSION_OFFSET, version)).unwrap_err();
             assert_eq!(
                 err,
@@ -495,6 +624,44 @@ mod tests {
     fn rejects_unknown_flags() {
         let err = tampered(|b| put_u32(b, FLAGS_OFFSET, 0x8000_0001)).unwrap_err();
         assert_eq!(err, HeaderError::UnknownFlags { flags: 0x8000_0000 });
+        let err = tampered(|b| put_u32(b, FLAGS_OFFSET, 1 << 3)).unwrap_err();
+        assert_eq!(err, HeaderError::UnknownFlags { flags: 1 << 3 });
+    }
+
+    #[test]
+    fn rejects_nonzero_reserved_bytes() {
+        for offset in (RESERVED_A_OFFSET..RESERVED_A_OFFSET + 4)
+            .chain(RESERVED_B_OFFSET..HEADER_CHECKSUM_OFFSET)
+        {
+            let err = tampered(|b| b[offset] = 1).unwrap_err();
+            assert_eq!(err, HeaderError::ReservedNotZero { offset });
+        }
+    }
+
+    #[test]
+    fn segment_fields_need_the_flag_and_an_aligned_base() {
+        let err = tampered(|b| put_u64(b, JOURNAL_ID_OFFSET, 5)).unwrap_err();
+        assert_eq!(
+            err,
+            HeaderError::SegmentFieldsWithoutFlag {
+                journal_id: 5,
+                base_position: 0
+            }
+        );
+        let segment = ChannelConfig::new(1).segment(5, 8);
+        assert!(segment.header_for(HEADER_LEN + 4096).is_ok());
+        for base in [4, !7u64] {
+            assert_eq!(
+                ChannelConfig::new(1)
+                    .segment(5, base)
+                    .header_for(HEADER_LEN + 4096),
+                Err(HeaderError::BasePositionOutOfRange {
+                    base_position: base
+                })
+            );
+        }
+        let header = segment.header_for(HEADER_LEN + 4096).unwrap();
+        assert_eq!(Header::decode(&header.encode()), Ok(header));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #[cfg(test)]
 extern crate std;
 
+mod batch;
 mod checksum;
 mod clock;
 mod encoder;
@@ -19,6 +20,7 @@ mod region;
 mod sync;
 mod writer;
 
+pub use batch::{Batch, BatchError, BatchGrant};
 pub use checksum::record_checksum;
 pub use clock::{Clock, TickUnit};
 pub use encoder::{

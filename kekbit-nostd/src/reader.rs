@@ -10,7 +10,15 @@ use crate::format::*;
 use crate::header::Header;
 use crate::record::{Commit, classify};
 use crate::region::Region;
-use crate::sync::Ordering;
+use crate::sync::{Ordering, fence};
+
+/// How far past its position a reader inside a batch asks for published
+/// lines to be prefetched. The lines are published, so this never pulls in
+/// a line the writer is still filling.
+const READ_AHEAD: u32 = 2048;
+
+/// How many times a reader retries a heartbeat the writer is storing.
+const HEARTBEAT_TRIES: u32 = 4;
 
 /// A channel's state as one reader sees it, at its own position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,10 +39,22 @@ pub enum Status {
 /// What the reader last saw of the writer's signs of life.
 #[derive(Debug, Clone, Copy)]
 struct Watch {
-    heartbeat: u32,
+    /// The heartbeat sequence word: it changes with every heartbeat.
+    heartbeat_seq: u32,
     position: u32,
     /// Reader's clock when the heartbeat or the position last moved.
     since: u64,
+}
+
+/// What the commit word at a position says, checked against the channel.
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    /// Nothing published here yet.
+    Empty,
+    /// A record of `len` bytes; the next one starts at `next`.
+    Record { len: u32, next: u32 },
+    /// A batch marker whose records run from `next` for `span` bytes.
+    Batch { span: u32, next: u32 },
 }
 
 /// Reads a channel's records in order, without copying and without locks.
@@ -86,6 +106,13 @@ pub struct Reader<'a, R: Region + ?Sized> {
     /// 8 with `position + MARKER_LEN <= capacity`, so its commit word is in
     /// bounds. Only ever advanced past records whose bounds were checked.
     position: u32,
+    /// The batch this reader is inside, if `position < batch_end`: the
+    /// offset of its marker, the end of its span, and the records read in it.
+    batch_start: u32,
+    batch_end: u32,
+    batch_read: u32,
+    /// Published bytes are prefetched up to here (only inside a batch).
+    prefetched: u32,
     watch: Option<Watch>,
 }
 
@@ -111,20 +138,38 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                 needed: HEADER_LEN,
             });
         }
+        // The first word is loaded and compared before any other byte is
+        // read: until it holds the signature, a writer on another core may
+        // still be storing the rest of the header, non-atomically.
         // SAFETY: word 0 is in bounds (len >= HEADER_LEN) and only ever
-        // stored atomically. `Acquire` pairs with the writer's `Release`
-        // store of it, published after the rest of the header.
-        unsafe { region.load_u32(SIGNATURE_OFFSET, Ordering::Acquire) };
+        // stored atomically.
+        let first = unsafe { region.load_u32(SIGNATURE_OFFSET, Ordering::Relaxed) };
+        let signature = first.to_le_bytes();
+        if signature != [SIGNATURE[0], SIGNATURE[1], SIGNATURE[2], SIGNATURE[3]] {
+            let [a, b, c, d] = signature;
+            return Err(HeaderError::BadSignature {
+                found: [a, b, c, d, 0, 0, 0, 0],
+            });
+        }
+        // Pairs with the writer's `Release` store of word 0, made after the
+        // rest of the header (a `Relaxed` load and a fence, since readers
+        // may map the channel read-only).
+        fence(Ordering::Acquire);
         let mut bytes = [0u8; IMMUTABLE_HEADER_LEN];
+        bytes[..4].copy_from_slice(&signature);
         // SAFETY: in bounds; the immutable header is never written after
         // its first word is published.
-        unsafe { region.copy_out(0, &mut bytes) };
+        unsafe { region.copy_out(4, &mut bytes[4..]) };
         let header = Header::decode(&bytes)?;
         header.check_region(region.len())?;
         Ok(Self {
             region,
             header,
             position: 0,
+            batch_start: 0,
+            batch_end: 0,
+            batch_read: 0,
+            prefetched: 0,
             watch: None,
         })
     }
@@ -139,7 +184,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
     /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
     /// let mut reader = Reader::open(writer.shared_region())?;
-    /// assert_eq!(reader.header().capacity_bytes, 1024 - 128);
+    /// assert_eq!(reader.header().capacity_bytes, 1024 - 192);
     /// assert!(!reader.header().checksums());
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
@@ -188,14 +233,39 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn try_read(&mut self) -> Result<Option<&'a [u8]>, ReadError> {
-        let position = self.position;
-        let Some((len, next)) = self.record_at(position)? else {
-            return Ok(None);
+        let mut position = self.position;
+        let (len, next) = match self.record_at(position)? {
+            Next::Empty => return Ok(None),
+            Next::Record { len, next } => (len, next),
+            Next::Batch { span, next } => {
+                // Step inside: the marker is a boundary of its own.
+                self.batch_start = position;
+                self.batch_end = next + span;
+                self.batch_read = 0;
+                self.prefetched = next;
+                self.position = next;
+                self.run_ahead();
+                position = next;
+                match self.record_at(position)? {
+                    Next::Empty => return Ok(None),
+                    Next::Record { len, next } => (len, next),
+                    Next::Batch { span, .. } => {
+                        let corruption = Corruption::BadCommitWord {
+                            word: COMMIT_BATCH_TAG | span,
+                        };
+                        return Err(ReadError::Corrupt {
+                            position,
+                            corruption,
+                        });
+                    }
+                }
+            }
         };
         let at = HEADER_LEN + position as usize;
         // SAFETY: `record_at` checked the payload lies inside the record
-        // area; the `Acquire` load of its commit word makes the payload
-        // visible, and committed records never change.
+        // area; the fence after the load of its commit word (or of its
+        // batch's marker) makes the payload visible, and committed records
+        // never change.
         let payload = unsafe { self.region.bytes(at + PAYLOAD_OFFSET, len as usize) };
         if self.header.checksums() {
             // SAFETY: the checksum word is in the checked record header; it
@@ -214,29 +284,85 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             }
         }
         self.position = next;
+        if next <= self.batch_end {
+            self.batch_read += 1;
+            self.run_ahead();
+        }
         Ok(Some(payload))
     }
 
-    /// Decodes and bounds-checks the commit word at `position`: `None` if
-    /// nothing is committed, else the payload length and the next position.
-    fn record_at(&self, position: u32) -> Result<Option<(u32, u32)>, ReadError> {
-        let capacity = self.header.capacity_bytes;
-        debug_assert!(position % 8 == 0 && position as usize + MARKER_LEN <= capacity as usize);
+    /// Prefetches the published lines of the current batch, up to
+    /// [`READ_AHEAD`] bytes past the position.
+    #[inline]
+    fn run_ahead(&mut self) {
+        let target = self.batch_end.min(self.position.saturating_add(READ_AHEAD));
+        let from = self.prefetched.max(self.position);
+        if target > from {
+            self.region
+                .prefetch(HEADER_LEN + from as usize, (target - from) as usize);
+            self.prefetched = target;
+        }
+    }
+
+    /// If the reader stopped inside a batch: the batch marker's offset and
+    /// how many of its records were read. For `Writer::resume`.
+    pub(crate) fn open_batch(&self) -> Option<(u32, u32)> {
+        (self.position < self.batch_end && self.position > self.batch_start)
+            .then_some((self.batch_start, self.batch_read))
+    }
+
+    /// Loads the commit word at `position`: `Relaxed`, then an `Acquire`
+    /// fence when it shows something, so that what the writer stored before
+    /// publishing it is visible (readers may map channels read-only, where
+    /// only `Relaxed` atomic loads are allowed).
+    #[inline]
+    fn load_commit(&self, position: u32) -> u32 {
+        debug_assert!(
+            position % 8 == 0
+                && position as usize + MARKER_LEN <= self.header.capacity_bytes as usize
+        );
         // SAFETY: the position invariant keeps the word in bounds and
-        // aligned; commit words are only ever accessed atomically. `Acquire`
-        // pairs with the writer's publishing `Release`.
+        // aligned; commit words are only ever accessed atomically.
         let word = unsafe {
             self.region
-                .load_u32(HEADER_LEN + position as usize, Ordering::Acquire)
+                .load_u32(HEADER_LEN + position as usize, Ordering::Relaxed)
         };
+        if word != COMMIT_EMPTY {
+            fence(Ordering::Acquire);
+        }
+        word
+    }
+
+    /// Decodes and bounds-checks the commit word at `position`.
+    fn record_at(&self, position: u32) -> Result<Next, ReadError> {
+        let capacity = self.header.capacity_bytes;
+        let word = self.load_commit(position);
+        // `position + 8 <= capacity`, so this does not wrap.
+        let remaining = capacity - position;
         match classify(word) {
-            Commit::Empty => Ok(None),
+            Commit::Empty => Ok(Next::Empty),
             Commit::Closed => Err(ReadError::Closed),
             Commit::Full => Err(ReadError::Full),
             Commit::Invalid(word) => Err(ReadError::Corrupt {
                 position,
                 corruption: Corruption::BadCommitWord { word },
             }),
+            Commit::Batch(span) => {
+                // The span must hold at least one record and leave room for
+                // the end marker after it.
+                let fits = span as u64 + (BATCH_MARKER_LEN + MARKER_LEN) as u64 <= remaining as u64;
+                if span == 0 || span % RECORD_ALIGN as u32 != 0 || !fits {
+                    let corruption = Corruption::BadBatchSpan { span, remaining };
+                    return Err(ReadError::Corrupt {
+                        position,
+                        corruption,
+                    });
+                }
+                Ok(Next::Batch {
+                    span,
+                    next: position + BATCH_MARKER_LEN as u32,
+                })
+            }
             Commit::Record(len) => {
                 let max = self.header.max_record_len;
                 if len > max {
@@ -249,7 +375,6 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                 // The writer always leaves room for an end marker after a
                 // record; a record that does not is damage. `len` <= 2^30 and
                 // `position + 8 <= capacity`, so nothing here overflows.
-                let remaining = capacity - position;
                 let span = record_span(len);
                 if span > remaining - MARKER_LEN as u32 {
                     let corruption = Corruption::LengthExceedsCapacity { len, remaining };
@@ -258,7 +383,10 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                         corruption,
                     });
                 }
-                Ok(Some((len, position + span)))
+                Ok(Next::Record {
+                    len,
+                    next: position + span,
+                })
             }
         }
     }
@@ -301,8 +429,8 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         };
         while at < position {
             match self.record_at(at) {
-                Ok(Some((_, next))) => at = next,
-                Ok(None) | Err(ReadError::Closed | ReadError::Full) => {
+                Ok(Next::Record { next, .. } | Next::Batch { next, .. }) => at = next,
+                Ok(Next::Empty) | Err(ReadError::Closed | ReadError::Full) => {
                     return Err(SeekError::BeyondEnd { position, end: at });
                 }
                 Err(e) => return Err(SeekError::Read(e)),
@@ -312,6 +440,10 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             return Err(SeekError::NotARecordBoundary { position });
         }
         self.position = position;
+        // A batch entered mid-way is read record by record, without
+        // reading ahead: its span is only known from its marker.
+        self.batch_start = 0;
+        self.batch_end = 0;
         Ok(())
     }
 
@@ -341,8 +473,9 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         }
     }
 
-    /// The raw heartbeat word: the low 32 bits of the writer's clock at its
-    /// last heartbeat (or at creation).
+    /// The writer's clock at its last heartbeat (or at creation), in the
+    /// channel's ticks; `None` if the writer was storing a new one each of
+    /// the few times this call tried, which is itself a sign of life.
     ///
     /// # Example
     ///
@@ -350,22 +483,49 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
     /// let mut buffer = AlignedBuffer::<1024>::new();
     /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
-    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1).creation_time(5))?;
     /// let mut reader = Reader::open(writer.shared_region())?;
+    /// assert_eq!(reader.heartbeat(), Some(5)); // creation time
     /// writer.heartbeat(0x1_0000_0007);
-    /// assert_eq!(reader.heartbeat(), 7); // the low 32 bits
+    /// assert_eq!(reader.heartbeat(), Some(0x1_0000_0007)); // all 64 bits
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
-    pub fn heartbeat(&self) -> u32 {
-        // SAFETY: the heartbeat word is in the header, in bounds, aligned,
-        // and only ever accessed atomically.
-        unsafe { self.region.load_u32(HEARTBEAT_OFFSET, Ordering::Acquire) }
+    pub fn heartbeat(&self) -> Option<u64> {
+        self.heartbeat_sample().1
+    }
+
+    /// The heartbeat sequence word, and the heartbeat if it could be read
+    /// whole: a sequence lock over two 32-bit halves.
+    fn heartbeat_sample(&self) -> (u32, Option<u64>) {
+        let load = |offset| {
+            // SAFETY: the three heartbeat words are in the header, in
+            // bounds, aligned, and only ever accessed atomically.
+            unsafe { self.region.load_u32(offset, Ordering::Relaxed) }
+        };
+        let mut seq = load(HEARTBEAT_SEQ_OFFSET);
+        for _ in 0..HEARTBEAT_TRIES {
+            fence(Ordering::Acquire);
+            if seq & 1 == 0 {
+                let lo = load(HEARTBEAT_LO_OFFSET);
+                let hi = load(HEARTBEAT_HI_OFFSET);
+                fence(Ordering::Acquire);
+                let again = load(HEARTBEAT_SEQ_OFFSET);
+                if again == seq {
+                    return (seq, Some(u64::from(hi) << 32 | u64::from(lo)));
+                }
+                seq = again;
+            } else {
+                core::hint::spin_loop();
+                seq = load(HEARTBEAT_SEQ_OFFSET);
+            }
+        }
+        (seq, None)
     }
 
     /// Ticks since the writer's last heartbeat, if `clock` counts the same
     /// ticks from the same epoch as the writer's (as `kekbit-std`'s clocks
-    /// do). `None` when the heartbeat lies in the clock's future or more
-    /// than 2^31 ticks back, where 32 bits cannot tell.
+    /// do). `None` when the heartbeat lies in the clock's future, or is
+    /// being stored.
     ///
     /// # Example
     ///
@@ -383,20 +543,29 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn heartbeat_age(&self, clock: &impl Clock) -> Option<u64> {
-        let age = (clock.now() as u32).wrapping_sub(self.heartbeat());
-        (age <= i32::MAX as u32).then_some(age as u64)
+        clock.now().checked_sub(self.heartbeat()?)
     }
 
     /// The channel's state at this reader's position.
     ///
     /// `Closed` and `Full` are reported only once every record before the
-    /// end has been read. `Abandoned` means that neither the heartbeat word
-    /// nor this reader's position has moved for longer than the header's
-    /// timeout on `clock`, counted from the first call, and that the
-    /// heartbeat is not within one timeout of `clock`'s time either (before
-    /// or after it: a heartbeat slightly ahead is the writer beating while
-    /// this call was between its reads). With a timeout of 0 the writer is
-    /// never called abandoned.
+    /// end has been read. Otherwise, with a timeout of 0 the writer is never
+    /// called abandoned, and with a timeout `t`:
+    ///
+    /// - a heartbeat within `t` of `clock`'s time, before or after it, means
+    ///   `Open` (a heartbeat slightly ahead is a writer that beat while this
+    ///   call was between its reads);
+    /// - if the header says the writer's clock counts from the Unix epoch
+    ///   ([`Header::epoch_time`]) and `clock` does too
+    ///   ([`Clock::epoch_time`]), a heartbeat older than `t` means
+    ///   `Abandoned`, at once: a writer dead for a day is abandoned at the
+    ///   first look;
+    /// - otherwise the clocks may differ, and the reader times the silence
+    ///   itself: `Abandoned` once neither the heartbeat nor this reader's
+    ///   position has moved for longer than `t` on `clock`, counted from the
+    ///   first call.
+    ///
+    /// The heartbeat is 64 bits wide, so this holds for every timeout.
     ///
     /// # Example
     ///
@@ -431,28 +600,34 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         if timeout == 0 {
             return Status::Open;
         }
+        // The clock first, then the heartbeat: a reader delayed between the
+        // two reads sees the heartbeat ahead of `now`, never behind.
         let now = clock.now();
-        let heartbeat = self.heartbeat();
+        let (seq, heartbeat) = self.heartbeat_sample();
         let moved = match self.watch {
             None => true,
-            Some(w) => w.heartbeat != heartbeat || w.position != self.position,
+            Some(w) => w.heartbeat_seq != seq || w.position != self.position,
         };
         if moved {
             self.watch = Some(Watch {
-                heartbeat,
+                heartbeat_seq: seq,
                 position: self.position,
                 since: now,
             });
         }
-        // From the one pair read above, clock first: a reader delayed between
-        // the two reads sees the heartbeat ahead of `now`, never behind, so a
-        // heartbeat up to one timeout ahead is as fresh as one just behind.
-        // Reading the clock again here would pair a stale `now` with a newer
-        // heartbeat and call a writer that beat meanwhile abandoned.
-        let gap = (now as u32).wrapping_sub(heartbeat) as i32;
-        let fresh_by_clock = u64::from(gap.unsigned_abs()) <= timeout.min(i32::MAX as u64);
+        if let Some(heartbeat) = heartbeat {
+            if heartbeat >= now {
+                if heartbeat - now <= timeout {
+                    return Status::Open;
+                }
+            } else if now - heartbeat <= timeout {
+                return Status::Open;
+            } else if self.header.epoch_time() && clock.epoch_time() {
+                return Status::Abandoned;
+            }
+        }
         let silent_for = self.watch.map_or(0, |w| now.saturating_sub(w.since));
-        if silent_for > timeout && !fresh_by_clock {
+        if silent_for > timeout {
             Status::Abandoned
         } else {
             Status::Open
@@ -466,6 +641,10 @@ impl<R: Region + ?Sized> Clone for Reader<'_, R> {
             region: self.region,
             header: self.header,
             position: self.position,
+            batch_start: self.batch_start,
+            batch_end: self.batch_end,
+            batch_read: self.batch_read,
+            prefetched: self.prefetched,
             watch: self.watch,
         }
     }
@@ -556,14 +735,14 @@ mod tests {
     fn reports_bad_commit_words_at_their_offset() {
         let mut buffer = channel(&[b"a", b"b"], false);
         // "a" spans 16 bytes: 8 of framing, 1 of payload padded to 8.
-        put_word(&mut buffer, 16, 0x4000_0000);
+        put_word(&mut buffer, 16, 0x0000_0007);
         let (records, err) = read_all(&mut buffer);
         assert_eq!(records, [b"a"]);
         assert_eq!(
             err,
             ReadError::Corrupt {
                 position: 16,
-                corruption: Corruption::BadCommitWord { word: 0x4000_0000 }
+                corruption: Corruption::BadCommitWord { word: 7 }
             }
         );
     }

@@ -13,6 +13,9 @@ pub(crate) enum Commit {
     Closed,
     /// The channel filled up here.
     Full,
+    /// A batch marker: the records in the next `span` bytes were all
+    /// published by this word.
+    Batch(u32),
     /// A word the format does not define.
     Invalid(u32),
 }
@@ -25,6 +28,7 @@ pub(crate) const fn classify(word: u32) -> Commit {
         COMMIT_CLOSED => Commit::Closed,
         COMMIT_FULL => Commit::Full,
         w if w & COMMIT_TAG_MASK == COMMIT_RECORD_TAG => Commit::Record(w & COMMIT_LEN_MASK),
+        w if w & COMMIT_TAG_MASK == COMMIT_BATCH_TAG => Commit::Batch(w & COMMIT_LEN_MASK),
         w => Commit::Invalid(w),
     }
 }
@@ -38,7 +42,8 @@ mod tests {
         assert_eq!(classify(0), Commit::Empty);
         assert_eq!(classify(COMMIT_RECORD_TAG), Commit::Record(0));
         assert_eq!(classify(COMMIT_RECORD_TAG | 77), Commit::Record(77));
-        assert_eq!(classify(u32::MAX >> 1), Commit::Invalid(u32::MAX >> 1));
+        assert_eq!(classify(u32::MAX >> 1), Commit::Batch(COMMIT_LEN_MASK));
+        assert_eq!(classify(COMMIT_BATCH_TAG | 64), Commit::Batch(64));
         assert_eq!(classify(COMMIT_CLOSED), Commit::Closed);
         assert_eq!(classify(COMMIT_FULL), Commit::Full);
         assert_eq!(classify(0xC000_0003), Commit::Invalid(0xC000_0003));

@@ -9,6 +9,15 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::AtomicU32;
 
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::fence;
+/// The fence that turns a reader's `Relaxed` load into an acquire: readers
+/// map channels read-only, where only `Relaxed` atomic loads are allowed
+/// (see `AtomicU32::from_ptr`), so every read path loads `Relaxed` and then
+/// fences. Loom models fences, so the models check this pairing too.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+
 /// The memory orderings; loom re-exports `core`'s type, so this is one type.
 pub use core::sync::atomic::Ordering;
 

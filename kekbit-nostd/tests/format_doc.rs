@@ -37,8 +37,23 @@ fn header_and_record_tables_match_the_constants() {
         ("timeout", TIMEOUT_OFFSET, "8"),
         ("creation_time", CREATION_TIME_OFFSET, "8"),
         ("tick_unit", TICK_UNIT_OFFSET, "4"),
+        ("reserved_a", RESERVED_A_OFFSET, "4"),
+        ("journal_id", JOURNAL_ID_OFFSET, "8"),
+        ("base_position", BASE_POSITION_OFFSET, "8"),
+        (
+            "reserved_b",
+            RESERVED_B_OFFSET,
+            &(HEADER_CHECKSUM_OFFSET - RESERVED_B_OFFSET).to_string(),
+        ),
         ("header_checksum", HEADER_CHECKSUM_OFFSET, "4"),
-        ("heartbeat", HEARTBEAT_OFFSET, "4"),
+        ("heartbeat_seq", HEARTBEAT_SEQ_OFFSET, "4"),
+        ("heartbeat_lo", HEARTBEAT_LO_OFFSET, "4"),
+        ("heartbeat_hi", HEARTBEAT_HI_OFFSET, "4"),
+        (
+            "reserved",
+            WRITER_RESERVED_OFFSET,
+            &(HEADER_LEN - WRITER_RESERVED_OFFSET).to_string(),
+        ),
         ("commit", COMMIT_WORD_OFFSET, "4"),
         ("checksum", RECORD_CHECKSUM_OFFSET, "4"),
         ("payload", PAYLOAD_OFFSET, "len"),
@@ -50,6 +65,13 @@ fn header_and_record_tables_match_the_constants() {
         };
         assert_eq!(doc_offset, offset, "offset of `{name}`");
         assert_eq!(doc_size, size, "size of `{name}`");
+    }
+    // Every header and record row is one the code knows.
+    for (_, _, name) in &rows {
+        assert!(
+            expected.iter().any(|(n, _, _)| n == name),
+            "docs/FORMAT.md documents `{name}`, which the code does not define"
+        );
     }
     // The reserved tail of the writer-owned line runs to the record area.
     let reserved = rows
@@ -81,6 +103,14 @@ fn commit_words_and_signature_match() {
         "record tag"
     );
     assert!(
+        doc.contains(&format!("| `0x{COMMIT_BATCH_TAG:08X}` \\| span |")),
+        "batch tag"
+    );
+    assert!(doc.contains(&format!(
+        "at most 2^30 - {}",
+        COMMIT_LEN_MASK + 1 - MAX_BATCH_SPAN
+    )));
+    assert!(
         doc.contains(&format!("| `0x{COMMIT_CLOSED:08X}` | closed")),
         "closed marker"
     );
@@ -97,4 +127,9 @@ fn commit_words_and_signature_match() {
     assert!(doc.contains(&format!("this document describes `{VERSION}`")));
     assert!(doc.contains("len < 2^30") && MAX_RECORD_LEN_LIMIT == (1 << 30) - 1);
     assert!(doc.contains(&format!("at least {MIN_CAPACITY}")));
+    for (bit, flag) in [(0, FLAG_CHECKSUMS), (1, FLAG_EPOCH_TIME), (2, FLAG_SEGMENT)] {
+        assert_eq!(flag, 1 << bit);
+        assert!(doc.contains(&format!("**bit {bit}, ")), "flag bit {bit}");
+    }
+    assert_eq!(KNOWN_FLAGS, 0b111);
 }

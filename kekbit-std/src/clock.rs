@@ -54,6 +54,10 @@ impl Clock for SystemClock {
             .unwrap_or(Duration::ZERO);
         to_ticks(since_epoch, self.unit)
     }
+
+    fn epoch_time(&self) -> bool {
+        true
+    }
 }
 
 /// `duration` in whole ticks of `unit`, saturating; 64-bit arithmetic only

@@ -264,7 +264,7 @@ impl ShmReader {
     /// let channel = ShmReader::open(&path)?;
     /// assert_eq!(channel.header().capacity_bytes, 4096);
     /// assert_eq!(channel.path(), path);
-    /// assert_eq!(channel.file_len(), 128 + 4096);
+    /// assert_eq!(channel.file_len(), 192 + 4096);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn header(&self) -> &Header {
@@ -847,13 +847,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.kekbit");
         let config = config().timeout(100, TickUnit::Millis);
+        let start = Instant::now();
         let mut writer = ShmWriter::create(&path, &config).unwrap();
         writer.write(b"last words").unwrap();
         // As if the process died: never closed, never heartbeats again.
         std::mem::forget(writer);
         let channel = ShmReader::open(&path).unwrap();
         let mut reader = channel.reader().unwrap();
-        let start = Instant::now();
         let items: Vec<_> = reader.blocking().collect();
         let waited = start.elapsed();
         assert_eq!(items.len(), 2);
@@ -865,6 +865,32 @@ mod tests {
         );
         assert!(waited >= Duration::from_millis(100), "{waited:?}");
         assert_eq!(reader.status(), Status::Abandoned);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files, reads the clock
+    fn a_writer_dead_for_a_day_is_abandoned_at_the_first_look() {
+        // Defect 4 of the hardening review: the reader timed the silence
+        // from its first call, so a writer dead for a day read as `Open`
+        // for one more timeout, though the system clock is shared.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let day_ago = kekbit_nostd::Clock::now(&SystemClock::new(TickUnit::Millis)) - 86_400_000;
+        let config = config()
+            .timeout(60_000, TickUnit::Millis)
+            .creation_time(day_ago);
+        let writer = ShmWriter::create(&path, &config).unwrap();
+        // Died right after creating it, a day ago: never beat since.
+        std::mem::forget(writer);
+        let channel = ShmReader::open(&path).unwrap();
+        let mut reader = channel.reader().unwrap();
+        assert_eq!(reader.status(), Status::Abandoned);
+        let start = Instant::now();
+        assert!(matches!(
+            reader.read_timeout(Duration::MAX),
+            Err(ChannelError::Abandoned { .. })
+        ));
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[test]

@@ -5,9 +5,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use kekbit_nostd::format::{
-    FLAG_CHECKSUMS, HEADER_CHECKSUM_OFFSET, HEADER_LEN, IMMUTABLE_HEADER_LEN,
-};
+use kekbit_nostd::format::{HEADER_CHECKSUM_OFFSET, HEADER_LEN, IMMUTABLE_HEADER_LEN};
 use serde_json::json;
 
 use crate::cli::InfoArgs;
@@ -25,7 +23,7 @@ pub fn run(args: &InfoArgs) -> CliResult {
     let header = *channel.header();
     let header_checksum = read_header_checksum(path)?;
     let walk = inspect::walk(&mut reader);
-    let heartbeat_word = reader.inner().heartbeat();
+    let heartbeat_ticks = reader.inner().heartbeat();
     let heartbeat_age = reader.heartbeat_age();
     let timeout = ticks_to_duration(header.timeout_ticks, header.tick_unit);
     let state = inspect::state(walk.end, heartbeat_age, timeout);
@@ -51,13 +49,17 @@ pub fn run(args: &InfoArgs) -> CliResult {
             "free_bytes": free,
             "end_position": walk.end_position,
             "heartbeat": {
-                "word": heartbeat_word,
+                "ticks": heartbeat_ticks,
                 "age_ms": heartbeat_age.map(millis),
             },
             "header": {
                 "version": header.version,
                 "flags": header.flags,
                 "checksums": header.checksums(),
+                "epoch_time": header.epoch_time(),
+                "segment": header.is_segment(),
+                "journal_id": header.journal_id,
+                "base_position": header.base_position,
                 "writer_id": header.writer_id,
                 "channel_id": header.channel_id,
                 "capacity_bytes": header.capacity_bytes,
@@ -77,10 +79,20 @@ pub fn run(args: &InfoArgs) -> CliResult {
         writeln!(out, "{value}").map_err(stdout_error)?;
     } else {
         let unit = unit_symbol(header.tick_unit);
-        let flags = if header.flags & FLAG_CHECKSUMS != 0 {
-            "checksums"
+        let mut names = Vec::new();
+        if header.checksums() {
+            names.push("checksums");
+        }
+        if header.epoch_time() {
+            names.push("epoch time");
+        }
+        if header.is_segment() {
+            names.push("journal segment");
+        }
+        let flags = if names.is_empty() {
+            String::from("none")
         } else {
-            "none"
+            names.join(", ")
         };
         let heartbeat = match heartbeat_age {
             Some(age) => format!("{} ago", human_duration(age)),
@@ -127,7 +139,10 @@ pub fn run(args: &InfoArgs) -> CliResult {
             ("free", format!("{} ({free} bytes)", human_bytes(free))),
             (
                 "last heartbeat",
-                format!("{heartbeat} (word {heartbeat_word:#010x})"),
+                match heartbeat_ticks {
+                    Some(ticks) => format!("{heartbeat} ({ticks} {unit})"),
+                    None => format!("{heartbeat} (being stored)"),
+                },
             ),
             ("version", header.version.to_string()),
             ("flags", format!("{:#010x} ({flags})", header.flags)),
@@ -160,6 +175,13 @@ pub fn run(args: &InfoArgs) -> CliResult {
         ];
         for (name, value) in lines {
             writeln!(out, "{name:<15} {value}").map_err(stdout_error)?;
+        }
+        if header.is_segment() {
+            let segment = format!(
+                "journal {0} ({0:#x}), base position {1}",
+                header.journal_id, header.base_position
+            );
+            writeln!(out, "{:<15} {segment}", "segment").map_err(stdout_error)?;
         }
         if let Some(e) = damage {
             writeln!(out, "{:<15} {}", "damage", describe_damage(&e)).map_err(stdout_error)?;

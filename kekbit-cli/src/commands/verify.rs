@@ -8,8 +8,9 @@ use std::path::Path;
 
 use kekbit_nostd::Header;
 use kekbit_nostd::format::{
-    COMMIT_CLOSED, COMMIT_EMPTY, COMMIT_FULL, COMMIT_LEN_MASK, COMMIT_RECORD_TAG, COMMIT_TAG_MASK,
-    HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN,
+    BATCH_MARKER_LEN, COMMIT_BATCH_TAG, COMMIT_CLOSED, COMMIT_EMPTY, COMMIT_FULL, COMMIT_LEN_MASK,
+    COMMIT_RECORD_TAG, COMMIT_TAG_MASK, HEADER_LEN, MARKER_LEN, MAX_BATCH_SPAN, PAYLOAD_OFFSET,
+    RECORD_ALIGN,
 };
 
 use crate::cli::VerifyArgs;
@@ -35,7 +36,19 @@ pub fn run(args: &VerifyArgs) -> CliResult {
     // records (or an end marker) that no walk reaches.
     let timeout = inspect::ticks_to_duration(header.timeout_ticks, header.tick_unit);
     let live = inspect::state(walk.end, reader.heartbeat_age(), timeout) == State::Open;
-    let end = HEADER_LEN as u64 + u64::from(walk.end_position);
+    let mut end = HEADER_LEN as u64 + u64::from(walk.end_position);
+    // A batch is staged after an empty 8-byte marker slot and published by
+    // one store of that marker: records right after the slot, ending in an
+    // empty word, are a batch not published yet (being written now, or left
+    // by a writer that died; a resumed writer clears it). No reader sees it.
+    let staged = if walk.end == End::Open {
+        staged_batch(path, &header, end)?
+    } else {
+        None
+    };
+    if let Some((_, staged_end)) = staged {
+        end = staged_end;
+    }
     let window_end =
         end + PAYLOAD_OFFSET as u64 + u64::from(header.max_record_len).next_multiple_of(8);
     let found = match cut_off_records(path, &header, end + MARKER_LEN as u64, window_end)? {
@@ -76,17 +89,52 @@ pub fn run(args: &VerifyArgs) -> CliResult {
     } else {
         "no checksums (created without --checksums); lengths and framing are sound"
     };
+    let unpublished = match staged {
+        Some((records, _)) if walk.end == End::Open => format!(
+            "; {records} unpublished records of a batch past the end (being written, or left \
+             by a writer that died)"
+        ),
+        _ => String::new(),
+    };
     let stdout = io::stdout();
     let mut out = stdout.lock();
     writeln!(
         out,
-        "{}: ok: {} records, {} payload bytes, {ending}; {checks}",
+        "{}: ok: {} records, {} payload bytes, {ending}; {checks}{unpublished}",
         path.display(),
         walk.records,
         walk.payload_bytes
     )
     .and_then(|()| out.flush())
     .map_err(stdout_error)
+}
+
+/// If the commit word at file offset `end` is empty and a run of sound
+/// records starts 8 bytes after it and ends in an empty word (within one
+/// batch marker's reach): how many records, and the file offset of that
+/// empty word.
+fn staged_batch(path: &Path, header: &Header, end: u64) -> CliResult<Option<(u64, u64)>> {
+    let io_error = |e: io::Error| CliError::io(path, "read the channel", &e);
+    let file = File::open(path).map_err(io_error)?;
+    let file_len = HEADER_LEN as u64 + u64::from(header.capacity_bytes);
+    let first = end + BATCH_MARKER_LEN as u64;
+    if first + MARKER_LEN as u64 > file_len {
+        return Ok(None);
+    }
+    let mut word = [0u8; 4];
+    read_at(&file, &mut word, end).map_err(io_error)?;
+    if u32::from_le_bytes(word) != COMMIT_EMPTY {
+        return Ok(None);
+    }
+    let run = run_of_records(&file, header, first, file_len, u64::MAX).map_err(io_error)?;
+    Ok(match run {
+        Some(Run::Empty { records, at })
+            if records > 0 && at - first <= u64::from(MAX_BATCH_SPAN) =>
+        {
+            Some((records, at))
+        }
+        _ => None,
+    })
 }
 
 /// The file offset of the first record in `from..to` (8-aligned file
@@ -109,13 +157,20 @@ fn cut_off_records(path: &Path, header: &Header, from: u64, to: u64) -> CliResul
         for (i, word) in chunk.chunks_exact(RECORD_ALIGN).enumerate() {
             let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
             let plausible = matches!(word, COMMIT_CLOSED | COMMIT_FULL)
+                || word & COMMIT_TAG_MASK == COMMIT_BATCH_TAG
                 || (word & COMMIT_TAG_MASK == COMMIT_RECORD_TAG
                     && word & COMMIT_LEN_MASK <= header.max_record_len);
             if !plausible {
                 continue;
             }
             let start = at + (i * RECORD_ALIGN) as u64;
-            if run_of_records(&file, header, start, file_len).map_err(io_error)? {
+            let run = run_of_records(&file, header, start, file_len, 64).map_err(io_error)?;
+            let cut_off = match run {
+                Some(Run::Empty { records, .. }) => records > 0,
+                Some(Run::Marker | Run::Long) => true,
+                None => false,
+            };
+            if cut_off {
                 return Ok(Some(start));
             }
         }
@@ -124,39 +179,69 @@ fn cut_off_records(path: &Path, header: &Header, from: u64, to: u64) -> CliResul
     Ok(None)
 }
 
-/// Whether sound records start at file offset `at` and run to an end
-/// marker, or to an empty commit word after at least one record (at most
-/// 64 records are followed: that many sound ones are proof enough).
-fn run_of_records(file: &File, header: &Header, mut at: u64, file_len: u64) -> io::Result<bool> {
-    for records in 0..64 {
+/// How a run of sound records ends.
+#[derive(Debug, Clone, Copy)]
+enum Run {
+    /// In an empty commit word at file offset `at`, after `records` records.
+    Empty { records: u64, at: u64 },
+    /// In an end marker.
+    Marker,
+    /// It went on for `limit` records: proof enough.
+    Long,
+}
+
+/// Follows sound records from file offset `at`: lengths that fit (and
+/// checksums that match, when the channel has them), for at most `limit`
+/// records. `None` if something else than a record, an empty word or an
+/// end marker comes first.
+fn run_of_records(
+    file: &File,
+    header: &Header,
+    mut at: u64,
+    file_len: u64,
+    limit: u64,
+) -> io::Result<Option<Run>> {
+    let mut records = 0;
+    while records < limit {
         if at + MARKER_LEN as u64 > file_len {
-            return Ok(false);
+            return Ok(None);
         }
         let mut head = [0u8; PAYLOAD_OFFSET];
         read_at(file, &mut head, at)?;
         let word = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         match word {
-            COMMIT_CLOSED | COMMIT_FULL => return Ok(true),
-            COMMIT_EMPTY => return Ok(records > 0),
-            _ if word & COMMIT_TAG_MASK != COMMIT_RECORD_TAG => return Ok(false),
+            COMMIT_CLOSED | COMMIT_FULL => return Ok(Some(Run::Marker)),
+            COMMIT_EMPTY => return Ok(Some(Run::Empty { records, at })),
+            _ if word & COMMIT_TAG_MASK == COMMIT_BATCH_TAG => {
+                // A batch marker: its records follow it.
+                let span = u64::from(word & COMMIT_LEN_MASK);
+                let fits = at + (BATCH_MARKER_LEN + MARKER_LEN) as u64 + span <= file_len;
+                if span == 0 || span % RECORD_ALIGN as u64 != 0 || !fits {
+                    return Ok(None);
+                }
+                at += BATCH_MARKER_LEN as u64;
+                continue;
+            }
+            _ if word & COMMIT_TAG_MASK != COMMIT_RECORD_TAG => return Ok(None),
             _ => {}
         }
         let len = word & COMMIT_LEN_MASK;
         let next = at + PAYLOAD_OFFSET as u64 + u64::from(len).next_multiple_of(8);
         if len > header.max_record_len || next + MARKER_LEN as u64 > file_len {
-            return Ok(false);
+            return Ok(None);
         }
         if header.checksums() {
             let mut payload = vec![0u8; len as usize];
             read_at(file, &mut payload, at + PAYLOAD_OFFSET as u64)?;
             let stored = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
             if kekbit_nostd::record_checksum(&payload) != Some(stored) {
-                return Ok(false);
+                return Ok(None);
             }
         }
         at = next;
+        records += 1;
     }
-    Ok(true)
+    Ok(Some(Run::Long))
 }
 
 /// Fills `buf` from file offset `at`.

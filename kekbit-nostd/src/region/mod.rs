@@ -94,6 +94,16 @@ pub unsafe trait Region {
     /// [`copy_in`](Region::copy_in).
     #[allow(clippy::mut_from_ref)]
     unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8];
+
+    /// Hints that `len` bytes at `offset` will be read soon. A hint only: it
+    /// never faults and never changes what a load returns, so it is safe for
+    /// any arguments. Readers call it only over published records, so they
+    /// never pull in lines the writer is still filling. The default does
+    /// nothing.
+    #[inline]
+    fn prefetch(&self, offset: usize, len: usize) {
+        let _ = (offset, len);
+    }
 }
 
 /// A region type whose exclusive borrow is exclusive access to its memory.
@@ -149,5 +159,9 @@ unsafe impl<R: Region + ?Sized> Region for &R {
     unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
         // SAFETY: the caller's contract is forwarded unchanged.
         unsafe { (**self).bytes_mut(offset, len) }
+    }
+    #[inline]
+    fn prefetch(&self, offset: usize, len: usize) {
+        (**self).prefetch(offset, len)
     }
 }

@@ -152,12 +152,24 @@ impl<'a> SliceRegion<'a> {
         self.base.as_ptr().wrapping_add(offset)
     }
 
+    /// The hard bounds check behind every access: the protocol checks its
+    /// offsets first, so this never fails; if a bug ever made it fail, a
+    /// panic is better than a store outside the region. It costs a compare.
     #[inline]
-    fn word(&self, offset: usize) -> &RawAtomicU32 {
-        debug_assert!(
-            offset % 4 == 0 && offset + 4 <= self.len,
-            "word {offset} outside region"
+    #[track_caller]
+    fn check_bounds(&self, offset: usize, len: usize) {
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "kekbit bug: {len} bytes at offset {offset} outside a region of {}",
+            self.len
         );
+    }
+
+    #[inline]
+    #[track_caller]
+    fn word(&self, offset: usize) -> &RawAtomicU32 {
+        self.check_bounds(offset, 4);
+        debug_assert!(offset % 4 == 0, "word {offset} misaligned");
         // SAFETY: the caller's contract puts `offset..offset + 4` in bounds
         // and 4-aligned (the base is 8-aligned), memory lives for 'a, and all
         // racing accesses to it are atomic.
@@ -186,7 +198,7 @@ unsafe impl Region for SliceRegion<'_> {
 
     #[inline]
     unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
-        debug_assert!(offset + src.len() <= self.len);
+        self.check_bounds(offset, src.len());
         // SAFETY: in bounds by contract; `src` is a distinct borrow, so the
         // ranges cannot overlap; no one reads these bytes concurrently.
         unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.at(offset), src.len()) }
@@ -194,7 +206,7 @@ unsafe impl Region for SliceRegion<'_> {
 
     #[inline]
     unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
-        debug_assert!(offset + dst.len() <= self.len);
+        self.check_bounds(offset, dst.len());
         // SAFETY: in bounds by contract, no racing writes; `dst` is a
         // distinct exclusive borrow.
         unsafe { core::ptr::copy_nonoverlapping(self.at(offset), dst.as_mut_ptr(), dst.len()) }
@@ -202,7 +214,7 @@ unsafe impl Region for SliceRegion<'_> {
 
     #[inline]
     unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        debug_assert!(offset + len <= self.len);
+        self.check_bounds(offset, len);
         // SAFETY: in bounds by contract, and the bytes do not change while
         // the borrow lives.
         unsafe { core::slice::from_raw_parts(self.at(offset), len) }
@@ -210,11 +222,41 @@ unsafe impl Region for SliceRegion<'_> {
 
     #[inline]
     unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
-        debug_assert!(offset + len <= self.len);
+        self.check_bounds(offset, len);
         // SAFETY: in bounds by contract; the only writer holds the only
         // borrow of these bytes, which no one reads until they are published.
         unsafe { core::slice::from_raw_parts_mut(self.at(offset), len) }
     }
+
+    #[inline]
+    fn prefetch(&self, offset: usize, len: usize) {
+        let end = offset.saturating_add(len).min(self.len);
+        let mut at = offset;
+        while at < end {
+            prefetch_line(self.at(at));
+            at += 64;
+        }
+    }
+}
+
+/// Asks the processor to bring the cache line at `address` closer.
+#[inline(always)]
+fn prefetch_line(address: *const u8) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch is a hint: it never faults, whatever the address,
+    // and changes no memory; SSE is part of every x86-64 processor.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            address.cast::<i8>(),
+        )
+    };
+    #[cfg(all(target_arch = "aarch64", not(miri)))]
+    // SAFETY: `prfm` is a hint: it never faults and changes no memory.
+    unsafe {
+        core::arch::asm!("prfm pldl1keep, [{0}]", in(reg) address, options(nostack, readonly, preserves_flags))
+    };
+    #[cfg(any(miri, not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    let _ = address;
 }
 
 // SAFETY: `new` takes the memory's only `&mut`, `SliceRegion` is neither
@@ -276,7 +318,7 @@ mod tests {
     fn rejects_short_buffers() {
         let mut buffer = AlignedBuffer::<64>::new();
         let err = SliceRegion::new(buffer.as_mut_slice()).unwrap_err();
-        assert_eq!(err, RegionError::TooSmall { len: 64, min: 152 });
+        assert_eq!(err, RegionError::TooSmall { len: 64, min: 216 });
     }
 
     #[test]

@@ -1,0 +1,530 @@
+//! Batches: several records published by one store.
+//!
+//! A batch stages records after an 8-byte batch marker, storing each
+//! record's framing with `Relaxed` stores, then publishes them all with one
+//! `Release` store of the marker's commit word: its tag `01` and the byte
+//! span of the records. Readers that meet a marker know how far published
+//! bytes extend, and read ahead over them without touching lines the writer
+//! is still filling.
+
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+
+use crate::encoder::{Encode, Handler, RecordSink};
+use crate::error::WriteError;
+use crate::format::*;
+use crate::region::Region;
+use crate::sync::Ordering;
+use crate::writer::{PUBLISH, Writer, fits, remaining_at};
+
+/// Records written together and published by one store; see
+/// [`Writer::batch`].
+///
+/// Nothing written through a batch is visible until it is published, by
+/// [`Batch::publish`] or when the batch is dropped. Each record keeps its
+/// own framing and checksum, and the fit rule is the one single writes
+/// follow, counting the marker's 8 bytes: a record that does not fit marks
+/// the channel full after publishing the records staged before it. A batch
+/// longer than a marker can cover ([`MAX_BATCH_SPAN`]) is published as
+/// several, transparently.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_nostd::{AlignedBuffer, ChannelConfig, PlainHandler, Reader, SliceRegion, Writer};
+///
+/// let mut buffer = AlignedBuffer::<1024>::new();
+/// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+/// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1).checksums(true))?;
+/// let mut reader = Reader::open(writer.shared_region())?;
+/// {
+///     let mut batch = writer.batch();
+///     batch.write(b"copied")?;
+///     batch.write_with(&mut PlainHandler, "encoded")?;
+///     let mut grant = batch.reserve(8)?;
+///     grant[..4].copy_from_slice(b"zero");
+///     grant.commit(4)?;
+/// } // dropped: published
+/// let all: Result<Vec<_>, _> = reader.records().collect();
+/// assert_eq!(all?, [&b"copied"[..], b"encoded", b"zero"]);
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
+pub struct Batch<'w, R: Region> {
+    writer: &'w mut Writer<R>,
+    /// Offset of the batch marker: the writer's position when the batch
+    /// (re)started. Nothing at or after it is published by this batch yet.
+    start: u32,
+    /// Offset of the next staged record: `start + 8` while none is staged.
+    /// `next + MARKER_LEN <= capacity` whenever `staged > 0`.
+    next: u32,
+    /// Records staged since `start`, not yet published.
+    staged: u32,
+    /// Records this batch has published so far.
+    published: usize,
+}
+
+/// Where a record of a batch goes.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// Staged at this offset, inside the batch.
+    Staged(u32),
+    /// Published on its own at the writer's position: the first record of
+    /// a batch that fits only without the marker, or one longer than a
+    /// marker can cover.
+    Single,
+}
+
+impl<'w, R: Region> Batch<'w, R> {
+    pub(crate) fn new(writer: &'w mut Writer<R>) -> Self {
+        let start = writer.position;
+        Self {
+            writer,
+            start,
+            next: start + BATCH_MARKER_LEN as u32,
+            staged: 0,
+            published: 0,
+        }
+    }
+
+    /// Stages one record, copied from `payload`; returns its position. It
+    /// becomes visible when the batch is published.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut batch = writer.batch();
+    /// assert_eq!(batch.write(b"first")?, 8); // after the 8-byte marker
+    /// assert_eq!(batch.write(b"second")?, 24);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn write(&mut self, payload: &[u8]) -> Result<u32, WriteError> {
+        let len = self.admit(payload.len())?;
+        let place = self.place(len)?;
+        let position = self.position_of(place);
+        // SAFETY: `place` proved the record fits at `position` before the
+        // end marker's space; the bytes are past every published record.
+        unsafe {
+            self.writer
+                .region
+                .copy_in(HEADER_LEN + position as usize + PAYLOAD_OFFSET, payload)
+        };
+        Ok(self.finish(place, len))
+    }
+
+    /// Encodes `record` through `handler` straight into the batch; returns
+    /// its position.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// use kekbit_nostd::{Handler, PlainHandler, SequenceHandler};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut handler = SequenceHandler::new(7).chain(PlainHandler);
+    /// let mut batch = writer.batch();
+    /// batch.write_with(&mut handler, "a")?;
+    /// batch.write_with(&mut handler, "b")?;
+    /// batch.publish();
+    /// let mut reader = Reader::open(writer.shared_region())?;
+    /// let second = reader.records().nth(1).unwrap()?;
+    /// assert_eq!(SequenceHandler::split(second), Some((8, &b"b"[..])));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn write_with<H, E>(&mut self, handler: &mut H, record: &E) -> Result<u32, WriteError>
+    where
+        H: Handler + ?Sized,
+        E: Encode + ?Sized,
+    {
+        self.writer.ensure_open()?;
+        let header = self.writer.header;
+        let max = header.max_record_len as usize;
+        // Where the record's payload goes, and how much room the encoder
+        // gets: while nothing is staged, the room a single record at
+        // `start` would have, so that a record that fits only without the
+        // marker can still be moved there.
+        let (at, room) = if self.staged == 0 {
+            let room = (remaining_at(&header, self.start) as usize)
+                .saturating_sub(BATCH_MARKER_LEN)
+                .min(max);
+            (self.next, room)
+        } else {
+            let room = (remaining_at(&header, self.next) as usize)
+                .saturating_sub(PAYLOAD_OFFSET)
+                .min(max);
+            (self.next, room)
+        };
+        let payload = HEADER_LEN + at as usize + PAYLOAD_OFFSET;
+        let buf: &mut [u8] = if room == 0 {
+            &mut []
+        } else {
+            // SAFETY: `at + 8 + room` is at most the end of the record area
+            // (while nothing is staged, `at = start + 8` and room is the
+            // single record's room at `start` minus 8); the bytes are past
+            // every published record and only this borrow touches them
+            // until the sink is dropped.
+            unsafe { self.writer.region.bytes_mut(payload, room) }
+        };
+        let mut sink = RecordSink::new(buf);
+        handler.handle(record, &mut sink)?;
+        let len = sink.len();
+        if len > max {
+            return Err(WriteError::TooLarge {
+                len,
+                max: header.max_record_len,
+            });
+        }
+        let len = len as u32; // <= max_record_len <= 2^30
+        let place = self.place(len)?;
+        if let Place::Single = place {
+            // The record was encoded after the marker's space: move it back
+            // to where a single record goes. It fitted the room, so all of
+            // it was stored.
+            let from = payload;
+            let to = HEADER_LEN + self.start as usize + PAYLOAD_OFFSET;
+            debug_assert!(to <= from);
+            let span = from - to + len as usize;
+            // SAFETY: `to..from + len` is unpublished space of the record
+            // area (the record was encoded in it); this writer holds the
+            // only borrow of it.
+            let bytes = unsafe { self.writer.region.bytes_mut(to, span) };
+            bytes.copy_within(from - to.., 0);
+        }
+        Ok(self.finish(place, len))
+    }
+
+    /// Reserves space for a record of up to `len` bytes inside the batch,
+    /// to fill in place. [`BatchGrant::commit`] stages it; a grant dropped
+    /// without commit stages nothing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, Reader, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut batch = writer.batch();
+    /// let mut grant = batch.reserve(16)?;
+    /// grant[..3].copy_from_slice(b"abc");
+    /// grant.commit(3)?;
+    /// drop(batch.reserve(16)?); // stages nothing
+    /// assert_eq!(batch.publish(), 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn reserve(&mut self, len: usize) -> Result<BatchGrant<'_, 'w, R>, WriteError> {
+        let len = self.admit(len)?;
+        let place = self.place(len)?;
+        Ok(BatchGrant {
+            batch: self,
+            place,
+            len: len as usize,
+        })
+    }
+
+    /// Publishes every staged record with one store; returns how many
+    /// records this batch published in all. Dropping the batch does the same.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut batch = writer.batch();
+    /// batch.write(b"x")?;
+    /// assert_eq!(batch.publish(), 1);
+    /// assert_eq!(writer.records_written(), 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn publish(mut self) -> usize {
+        self.flush(false);
+        self.published
+    }
+
+    /// Records staged and not yet published.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut batch = writer.batch();
+    /// batch.write(b"x")?;
+    /// assert_eq!(batch.pending(), 1);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn pending(&self) -> usize {
+        self.staged as usize
+    }
+
+    /// Bytes left for records after those staged, framing included; like
+    /// [`Writer::remaining_bytes`], with the marker's space counted as used.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let before = writer.remaining_bytes();
+    /// let mut batch = writer.batch();
+    /// batch.write(&[0; 8])?;
+    /// assert_eq!(batch.remaining_bytes(), before - 8 - 16);
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn remaining_bytes(&self) -> u32 {
+        if self.writer.ensure_open().is_err() {
+            return 0;
+        }
+        remaining_at(&self.writer.header, self.next)
+    }
+
+    /// Checks the open state and the maximum record length.
+    fn admit(&self, len: usize) -> Result<u32, WriteError> {
+        self.writer.ensure_open()?;
+        let max = self.writer.header.max_record_len;
+        if len > max as usize {
+            return Err(WriteError::TooLarge { len, max });
+        }
+        Ok(len as u32) // <= max_record_len <= 2^30
+    }
+
+    /// Decides where a record of `len` payload bytes goes, publishing what
+    /// must be published first; marks the channel full if it fits nowhere.
+    fn place(&mut self, len: u32) -> Result<Place, WriteError> {
+        let header = self.writer.header;
+        let span = record_span(len);
+        let inside = self.next - self.start - BATCH_MARKER_LEN as u32;
+        if self.staged > 0 && inside as u64 + span as u64 > MAX_BATCH_SPAN as u64 {
+            // One marker cannot cover it: publish what is staged, and this
+            // record goes on its own right after.
+            self.flush(false);
+            return self.place_single(len);
+        }
+        if span > MAX_BATCH_SPAN {
+            return self.place_single(len);
+        }
+        let remaining = remaining_at(&header, self.next);
+        if self.next as u64 + MARKER_LEN as u64 <= header.capacity_bytes as u64
+            && fits(remaining, len)
+        {
+            return Ok(Place::Staged(self.next));
+        }
+        if self.staged == 0 {
+            return self.place_single(len);
+        }
+        // Full: the staged records are published, then the full marker
+        // right after them.
+        Err(self.flush_full(len))
+    }
+
+    /// Places a record as a single record at the writer's position, with
+    /// nothing staged.
+    fn place_single(&mut self, len: u32) -> Result<Place, WriteError> {
+        debug_assert_eq!(self.staged, 0);
+        let remaining = remaining_at(&self.writer.header, self.start);
+        if fits(remaining, len) {
+            Ok(Place::Single)
+        } else {
+            Err(self
+                .writer
+                .mark_full_at(self.start, len as usize, remaining))
+        }
+    }
+
+    fn position_of(&self, place: Place) -> u32 {
+        match place {
+            Place::Staged(at) => at,
+            Place::Single => self.start,
+        }
+    }
+
+    /// Frames a record whose payload is in place; returns its position.
+    fn finish(&mut self, place: Place, len: u32) -> u32 {
+        match place {
+            Place::Staged(at) => {
+                let after = self.writer.frame(at, len);
+                // Published later by the marker's `Release` store.
+                self.writer
+                    .store_word(at, COMMIT_RECORD_TAG | len, Ordering::Relaxed);
+                self.next = after;
+                self.staged += 1;
+                at
+            }
+            Place::Single => {
+                let at = self.writer.publish_single(len);
+                self.published += 1;
+                self.restart();
+                at
+            }
+        }
+    }
+
+    /// Publishes the staged records, then marks the channel full after them.
+    fn flush_full(&mut self, len: u32) -> WriteError {
+        let remaining = remaining_at(&self.writer.header, self.next);
+        self.flush(true);
+        // `flush` moved the writer to the end of the batch, where the full
+        // marker was stored before the batch's marker was published.
+        let needed = PAYLOAD_OFFSET as u64 + len as u64;
+        self.writer.state = crate::writer::State::Full { needed, remaining };
+        WriteError::Full { needed, remaining }
+    }
+
+    /// Publishes the staged records with one `Release` store of the marker.
+    /// With `full`, the word after them is the full marker instead of empty.
+    fn flush(&mut self, full: bool) {
+        if self.staged == 0 {
+            if full {
+                let remaining = remaining_at(&self.writer.header, self.start);
+                self.writer.mark_full_at(self.start, 0, remaining);
+            }
+            return;
+        }
+        let span = self.next - self.start - BATCH_MARKER_LEN as u32;
+        let end = if full { COMMIT_FULL } else { COMMIT_EMPTY };
+        // Everything the batch's readers may see is stored before the
+        // marker: the records (staged), the word after them, the count.
+        self.writer.store_word(self.next, end, Ordering::Relaxed);
+        let count_at = HEADER_LEN + self.start as usize + BATCH_COUNT_OFFSET;
+        // SAFETY: the count word is inside the marker, which is in the
+        // record area (`start + 8 <= next`, and `next` is in it); we are
+        // the only writer and the marker is not published yet.
+        unsafe {
+            self.writer
+                .region
+                .store_u32(count_at, self.staged, Ordering::Relaxed)
+        };
+        self.writer
+            .store_word(self.start, COMMIT_BATCH_TAG | span, PUBLISH);
+        self.writer.position = self.next;
+        self.writer.records += self.staged as u64;
+        self.published += self.staged as usize;
+        self.staged = 0;
+        self.restart();
+    }
+
+    /// Starts the next batch at the writer's position.
+    fn restart(&mut self) {
+        self.start = self.writer.position;
+        self.next = self.start + BATCH_MARKER_LEN as u32;
+    }
+}
+
+impl<R: Region> Drop for Batch<'_, R> {
+    fn drop(&mut self) {
+        self.flush(false);
+    }
+}
+
+impl<R: Region> fmt::Debug for Batch<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("start", &self.start)
+            .field("next", &self.next)
+            .field("staged", &self.staged)
+            .field("published", &self.published)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Space reserved for one record of a batch, filled in place and staged by
+/// [`BatchGrant::commit`]. Dropping it stages nothing.
+pub struct BatchGrant<'b, 'w, R: Region> {
+    batch: &'b mut Batch<'w, R>,
+    place: Place,
+    /// Bytes reserved; `place` proved they fit.
+    len: usize,
+}
+
+impl<R: Region> BatchGrant<'_, '_, R> {
+    /// Stages the first `len` bytes of the grant as one record of the batch
+    /// and returns its position.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::{AlignedBuffer, ChannelConfig, SliceRegion, WriteError, Writer};
+    /// # let mut buffer = AlignedBuffer::<1024>::new();
+    /// # let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// # let mut writer = Writer::create(&mut region, &ChannelConfig::new(1))?;
+    /// let mut batch = writer.batch();
+    /// let grant = batch.reserve(4)?;
+    /// assert_eq!(grant.commit(5), Err(WriteError::CommitTooLong { committed: 5, reserved: 4 }));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    pub fn commit(self, len: usize) -> Result<u32, WriteError> {
+        if len > self.len {
+            return Err(WriteError::CommitTooLong {
+                committed: len,
+                reserved: self.len,
+            });
+        }
+        Ok(self.batch.finish(self.place, len as u32))
+    }
+
+    fn at(&self) -> usize {
+        HEADER_LEN + self.batch.position_of(self.place) as usize + PAYLOAD_OFFSET
+    }
+}
+
+impl<R: Region> Deref for BatchGrant<'_, '_, R> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `place` proved the reserved bytes are in bounds and
+        // unpublished; only this grant borrows them.
+        unsafe { self.batch.writer.region.bytes(self.at(), self.len) }
+    }
+}
+
+impl<R: Region> DerefMut for BatchGrant<'_, '_, R> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as for `deref`; `&mut self` makes this the only borrow.
+        unsafe { self.batch.writer.region.bytes_mut(self.at(), self.len) }
+    }
+}
+
+impl<R: Region> fmt::Debug for BatchGrant<'_, '_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchGrant")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`Writer::write_all`] stopped: the records before the failing one
+/// were published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BatchError {
+    /// How many records, from the first, were published.
+    pub published: usize,
+    /// Why the next one was not.
+    pub error: WriteError,
+}
+
+impl fmt::Display for BatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "batch stopped after {} records: {}",
+            self.published, self.error
+        )
+    }
+}
+
+impl core::error::Error for BatchError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
