@@ -5,6 +5,7 @@
 mod clock;
 mod durability;
 mod error;
+mod fault;
 mod location;
 mod mapping;
 mod reader;

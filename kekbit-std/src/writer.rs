@@ -12,6 +12,7 @@ use kekbit_nostd::{ChannelConfig, Clock, Encode, Handler, Header, TickUnit, Writ
 use crate::clock::{SystemClock, coarse_nanos};
 use crate::durability::Durability;
 use crate::error::ChannelError;
+use crate::fault::{self, Step};
 use crate::location::storage_path;
 use crate::mapping::MappedRegion;
 
@@ -310,7 +311,10 @@ impl Creation {
             .map_err(|e| ChannelError::io(path, "sync the new channel", e))?;
         for folder in &self.folders {
             File::open(folder)
-                .and_then(|dir| dir.sync_all())
+                .and_then(|dir| {
+                    fault::check(Step::FolderSync)?;
+                    dir.sync_all()
+                })
                 .map_err(|e| ChannelError::io(folder, "sync the channel folder", e))?;
         }
         Ok(())
