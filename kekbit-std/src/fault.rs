@@ -13,6 +13,8 @@ use std::io;
 pub(crate) enum Step {
     /// The `fsync` of a folder whose entry names a new channel.
     FolderSync,
+    /// The removal of a new channel's name after a failed folder sync.
+    Unpublish,
 }
 
 /// Fails with `EIO` if the running test armed `step` on this thread;

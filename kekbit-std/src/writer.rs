@@ -135,6 +135,15 @@ impl WriterOptions {
     /// succeeds; the other gets [`ChannelError::AlreadyExists`]. There is no
     /// lock file. Missing folders are created.
     ///
+    /// A failed `create` never leaves a channel at `path`, so it can be
+    /// retried. Every step that can fail runs before the link, except the
+    /// `fsync` of the folders that must follow it (under a [`Durability`]
+    /// that syncs at creation); if that fails, the name is removed again
+    /// before the error is returned, and the error says so. Should even
+    /// the removal fail, `create` succeeds, since the channel is there and
+    /// works, and every flush (and `close`) reports that its folder could
+    /// not be synced.
+    ///
     /// If the process dies between the link and the removal of the
     /// temporary name, a hidden `.*.tmp` file is left in the folder. Errors
     /// name `path`, even those met while the file had its temporary name.
@@ -219,21 +228,42 @@ impl WriterOptions {
                 source,
             }
         })?;
-        if self.durability.flushes() {
+        let creation = Creation { file, folders };
+        // Everything that can fail is done before the link, which makes the
+        // channel visible, except the folders' fsync: only it can make the
+        // link durable, so it must come after. If it fails, the name goes.
+        let creation = if self.durability.flushes() {
             flusher
                 .flush_range(0, file_len)
                 .map_err(|e| ChannelError::io(path, "flush the new channel", e))?;
-            file.sync_all()
+            creation
+                .file
+                .sync_all()
                 .map_err(|e| ChannelError::io(path, "sync the new channel", e))?;
-        }
-
-        temp.publish(path)?;
-        let mut unsynced_creation = Some(Creation { file, folders });
-        if self.durability.flushes() {
-            if let Some(creation) = unsynced_creation.take() {
-                creation.sync(path)?;
+            let folders = creation.open_folders()?;
+            temp.publish(path)?;
+            match sync_folders(&folders) {
+                Ok(()) => CreationSync::Done,
+                Err((folder, e)) => match unpublish(path, &creation.file) {
+                    Ok(()) => {
+                        return Err(ChannelError::io(
+                            path,
+                            "sync the folder naming the new channel (the channel was removed again)",
+                            e,
+                        ));
+                    }
+                    // The channel stays visible, so creation succeeds; the
+                    // failure is reported by every flush instead.
+                    Err(_) => CreationSync::Failed {
+                        folder: folder.to_path_buf(),
+                        error: copy_error(&e),
+                    },
+                },
             }
-        }
+        } else {
+            temp.publish(path)?;
+            CreationSync::Pending(creation)
+        };
         let header = *writer.header();
         Ok(ShmWriter {
             writer,
@@ -244,7 +274,7 @@ impl WriterOptions {
                 end: HEADER_LEN,
                 unsynced_records: 0,
                 unsynced_bytes: 0,
-                unsynced_creation,
+                creation,
                 path: path.to_path_buf(),
             },
             pacer: Pacer::new(&header),
@@ -303,22 +333,84 @@ struct Creation {
 }
 
 impl Creation {
+    /// Opens every folder to sync. Done before the link where the sync
+    /// follows it at once, so that no open can fail once the channel is
+    /// visible.
+    fn open_folders(&self) -> Result<Vec<(&Path, File)>, ChannelError> {
+        self.folders
+            .iter()
+            .map(|folder| {
+                File::open(folder)
+                    .map(|dir| (folder.as_path(), dir))
+                    .map_err(|e| ChannelError::io(folder, "open the channel folder to sync it", e))
+            })
+            .collect()
+    }
+
     /// Syncs the file (`fsync` also writes back pages dirtied through the
     /// mapping), then the folders, so a name never survives without its file.
     fn sync(&self, path: &Path) -> Result<(), ChannelError> {
         self.file
             .sync_all()
             .map_err(|e| ChannelError::io(path, "sync the new channel", e))?;
-        for folder in &self.folders {
-            File::open(folder)
-                .and_then(|dir| {
-                    fault::check(Step::FolderSync)?;
-                    dir.sync_all()
-                })
-                .map_err(|e| ChannelError::io(folder, "sync the channel folder", e))?;
-        }
-        Ok(())
+        sync_folders(&self.open_folders()?)
+            .map_err(|(folder, e)| ChannelError::io(folder, "sync the channel folder", e))
     }
+}
+
+/// `fsync`s each folder; on failure, which one and why.
+fn sync_folders<'a>(folders: &[(&'a Path, File)]) -> Result<(), (&'a Path, io::Error)> {
+    for (folder, dir) in folders {
+        fault::check(Step::FolderSync)
+            .and_then(|()| dir.sync_all())
+            .map_err(|e| (*folder, e))?;
+    }
+    Ok(())
+}
+
+/// Removes `path` if it still names `file`: undoes a publication whose
+/// folder sync failed. A name that now points elsewhere is left alone, and
+/// shows no channel of ours.
+fn unpublish(path: &Path, file: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    fault::check(Step::Unpublish)?;
+    let ours = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(named) if named.dev() == ours.dev() && named.ino() == ours.ino() => {
+            fs::remove_file(path)
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// An equal `io::Error`, since it is not `Clone`: to report a failure again.
+fn copy_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// Whether a channel's creation (its file and the folder entries naming
+/// it) has reached the device.
+enum CreationSync {
+    /// Synced when it was created.
+    Done,
+    /// Under [`Durability::None`]: left to the first flush.
+    Pending(Creation),
+    /// A folder's sync failed after the channel became visible, and its
+    /// name could not be removed again. The channel works, but every flush
+    /// reports this: its name may not survive power loss, and a second
+    /// `fsync` after a failed one can report success without having
+    /// written anything.
+    Failed {
+        /// The folder whose sync failed.
+        folder: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
 }
 
 /// Allocates the file's blocks (tmpfs pages) now, so that a full file
@@ -479,9 +571,9 @@ struct Tail {
     end: usize,
     unsynced_records: u64,
     unsynced_bytes: u64,
-    /// Set while the channel's header and name may not be on the device:
-    /// under [`Durability::None`], until the first flush.
-    unsynced_creation: Option<Creation>,
+    /// Whether the channel's header and name are on the device; under
+    /// [`Durability::None`] they are not until the first flush.
+    creation: CreationSync,
     path: PathBuf,
 }
 
@@ -509,9 +601,19 @@ impl Tail {
         self.flusher
             .flush_range(self.synced_from, to.saturating_sub(self.synced_from))
             .map_err(|e| ChannelError::io(&self.path, "flush the channel", e))?;
-        if let Some(creation) = &self.unsynced_creation {
-            creation.sync(&self.path)?;
-            self.unsynced_creation = None;
+        match &self.creation {
+            CreationSync::Done => {}
+            CreationSync::Pending(creation) => {
+                creation.sync(&self.path)?;
+                self.creation = CreationSync::Done;
+            }
+            CreationSync::Failed { folder, error } => {
+                return Err(ChannelError::io(
+                    folder,
+                    "sync the channel folder when the channel was created (its name may not survive power loss)",
+                    copy_error(error),
+                ));
+            }
         }
         // The commit word at `end` will change again: flush from there next.
         self.synced_from = self.end;
@@ -1170,17 +1272,91 @@ mod tests {
             .durability(Durability::OnClose)
             .create_in(&root)
             .unwrap();
-        assert!(synced.tail.unsynced_creation.is_none());
+        assert!(matches!(synced.tail.creation, CreationSync::Done));
         drop(synced);
         fs::remove_file(&path).unwrap();
 
         // `None` leaves it to the first flush: the header and the name too.
         let mut lazy = WriterOptions::new(config).create_in(&root).unwrap();
-        let pending = lazy.tail.unsynced_creation.as_ref().unwrap();
+        let CreationSync::Pending(pending) = &lazy.tail.creation else {
+            panic!("creation synced under `Durability::None`");
+        };
         assert_eq!(pending.folders, [folder]);
         lazy.write(b"durable").unwrap();
         lazy.flush().unwrap();
-        assert!(lazy.tail.unsynced_creation.is_none());
+        assert!(matches!(lazy.tail.creation, CreationSync::Done));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_create_that_fails_after_the_link_leaves_no_channel_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let options = WriterOptions::new(small()).durability(Durability::OnClose);
+        // The folder's fsync, which must follow the link, fails.
+        fault::armed::arm(Step::FolderSync);
+        let err = options.create(&path).unwrap_err();
+        assert!(fault::armed::all_fired(), "the folder was never synced");
+        assert!(
+            names_in(dir.path()).is_empty(),
+            "a failed create ({err}) left {:?}",
+            names_in(dir.path())
+        );
+        assert!(matches!(err, ChannelError::Io { .. }), "{err}");
+        assert_eq!(err.path(), path, "{err}");
+        assert!(err.to_string().contains("removed again"), "{err}");
+        // So a retry creates the channel, rather than meeting `AlreadyExists`.
+        let mut writer = options.create(&path).unwrap();
+        writer.write(b"second try").unwrap();
+        writer.close().unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        assert_eq!(
+            channel.reader().unwrap().try_read().unwrap(),
+            Some(&b"second try"[..])
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_channel_that_cannot_be_removed_again_is_created_and_every_flush_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        fault::armed::arm(Step::FolderSync);
+        fault::armed::arm(Step::Unpublish);
+        // The channel stays visible, so creation must not report failure.
+        let mut writer = WriterOptions::new(small())
+            .durability(Durability::EveryRecord)
+            .create(&path)
+            .unwrap();
+        assert!(fault::armed::all_fired());
+        assert_eq!(names_in(dir.path()), ["c.kekbit"]);
+        // It works, but never claims a durability it could not get.
+        let err = writer.write(b"published, not durable").unwrap_err();
+        assert!(matches!(err, ChannelError::Io { .. }), "{err}");
+        assert_eq!(err.path(), dir.path(), "names the folder: {err}");
+        assert!(err.to_string().contains("power loss"), "{err}");
+        assert!(writer.flush().is_err());
+        let channel = ShmReader::open(&path).unwrap();
+        let mut reader = channel.reader().unwrap();
+        assert_eq!(
+            reader.try_read().unwrap(),
+            Some(&b"published, not durable"[..])
+        );
+        assert!(writer.close().is_err());
+        assert!(reader.try_read().unwrap_err().is_end());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_name_that_no_longer_shows_the_channel_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let other = tempfile::tempfile().unwrap();
+        fs::write(&path, b"not ours").unwrap();
+        unpublish(&path, &other).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"not ours");
+        fs::remove_file(&path).unwrap();
+        unpublish(&path, &other).unwrap();
     }
 
     #[test]
