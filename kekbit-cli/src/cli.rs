@@ -86,6 +86,10 @@ pub struct WriteArgs {
     /// The writer id recorded in the header.
     #[arg(long, value_name = "ID", default_value_t = 0)]
     pub writer_id: u64,
+    /// Create PATH's missing folders, as `mkdir -p` does; without it, a
+    /// missing folder is an error.
+    #[arg(long, short)]
+    pub parents: bool,
 }
 
 /// `kekbit cat`.

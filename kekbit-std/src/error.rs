@@ -41,6 +41,15 @@ pub enum ChannelError {
         /// The missing channel.
         path: PathBuf,
     },
+    /// The folder a channel was to be created in does not exist; creating
+    /// at an explicit path makes no folders unless asked to
+    /// ([`WriterOptions::create_parents`](crate::WriterOptions::create_parents)).
+    FolderNotFound {
+        /// The channel that was to be created.
+        path: PathBuf,
+        /// The missing folder.
+        folder: PathBuf,
+    },
     /// The configuration cannot make a valid channel (say, a capacity below
     /// the minimum); nothing was created.
     Config {
@@ -110,6 +119,7 @@ impl ChannelError {
             Self::Io { path, .. }
             | Self::AlreadyExists { path }
             | Self::NotFound { path }
+            | Self::FolderNotFound { path, .. }
             | Self::Config { path, .. }
             | Self::Header { path, .. }
             | Self::Region { path, .. }
@@ -192,6 +202,12 @@ impl fmt::Display for ChannelError {
                 write!(f, "{}: a channel already exists there", path.display())
             }
             Self::NotFound { path } => write!(f, "{}: no channel there", path.display()),
+            Self::FolderNotFound { path, folder } => write!(
+                f,
+                "{}: cannot create the channel: folder {} does not exist",
+                path.display(),
+                folder.display()
+            ),
             Self::Config { path, source } => {
                 write!(
                     f,
@@ -242,6 +258,7 @@ impl std::error::Error for ChannelError {
             Self::Read { source, .. } => Some(source),
             Self::AlreadyExists { .. }
             | Self::NotFound { .. }
+            | Self::FolderNotFound { .. }
             | Self::LengthMismatch { .. }
             | Self::Timeout { .. }
             | Self::Abandoned { .. } => None,
@@ -260,6 +277,10 @@ mod tests {
             ChannelError::io(&p(), "map the channel", io::ErrorKind::Other.into()),
             ChannelError::AlreadyExists { path: p() },
             ChannelError::NotFound { path: p() },
+            ChannelError::FolderNotFound {
+                path: p(),
+                folder: "/x".into(),
+            },
             ChannelError::Config {
                 path: p(),
                 source: HeaderError::UnknownTickUnit { code: 9 },

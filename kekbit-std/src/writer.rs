@@ -54,6 +54,7 @@ pub struct WriterOptions {
     mode: u32,
     prefault: bool,
     durability: Durability,
+    create_parents: bool,
 }
 
 impl WriterOptions {
@@ -68,6 +69,7 @@ impl WriterOptions {
             mode: DEFAULT_MODE,
             prefault: true,
             durability: Durability::None,
+            create_parents: false,
         }
     }
 
@@ -112,6 +114,28 @@ impl WriterOptions {
     #[must_use]
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Whether [`create`](Self::create) makes the missing folders of an
+    /// explicit path, as `mkdir -p` does; off by default.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::WriterOptions;
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("new/folders/c.kekbit");
+    /// let writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .create_parents(true)
+    ///     .create(&path)?;
+    /// assert!(path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn create_parents(mut self, on: bool) -> Self {
+        self.create_parents = on;
         self
     }
 

@@ -28,6 +28,7 @@ pub fn run(args: &WriteArgs) -> CliResult {
     let config = config(args)?;
     let mut writer = WriterOptions::new(config)
         .durability(args.sync)
+        .create_parents(args.parents)
         .create(path)
         .map_err(|e| match e {
             // The options are the user's: a channel they cannot make is a
