@@ -398,6 +398,28 @@ fn write_fails_cleanly() {
 
 #[test]
 #[cfg_attr(miri, ignore)]
+fn write_makes_no_folder_unless_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo/dir/c.kekbit");
+    let r = run_with_input(&[OsStr::new("write"), arg(&path)], Some(b"a\n"));
+    assert!(
+        !dir.path().join("typo").exists(),
+        "write made the folders: {r:?}"
+    );
+    let line = r.assert_error(1, "write into a missing folder");
+    let folder = dir.path().join("typo/dir");
+    assert!(
+        line.contains(&format!("folder {} does not exist", folder.display()))
+            && line.contains("--parents"),
+        "{line}"
+    );
+
+    write_channel(&path, b"a\n", &["--parents"]);
+    assert_eq!(cat_json(&path), [(0, b"a".to_vec())]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
 fn usage_errors_exit_2_and_missing_files_exit_1() {
     let alone = run::<&str>(&[]);
     assert_eq!(alone.code, Some(2), "{alone:?}");

@@ -145,9 +145,11 @@ impl WriterOptions {
     }
 
     /// Creates channel `config.channel_id` under `root`, at
-    /// [`storage_path`]`(root, id)`.
+    /// [`storage_path`]`(root, id)`, making the root and the channel's
+    /// folder if they are missing.
     pub fn create_in(&self, root: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
-        self.create(storage_path(root.as_ref(), self.config.channel_id))
+        let path = storage_path(root.as_ref(), self.config.channel_id);
+        self.create_at(&path, true)
     }
 
     /// Creates a channel file at `path` and returns its writer.
@@ -157,7 +159,12 @@ impl WriterOptions {
     /// never replaces an existing file: a reader that finds `path` always
     /// finds a complete channel, and of two racing creators exactly one
     /// succeeds; the other gets [`ChannelError::AlreadyExists`]. There is no
-    /// lock file. Missing folders are created.
+    /// lock file.
+    ///
+    /// The folder must exist: a missing one is
+    /// [`ChannelError::FolderNotFound`], so a typing error in the path
+    /// creates nothing. [`create_parents`](Self::create_parents) makes
+    /// missing folders, as `mkdir -p` does.
     ///
     /// A failed `create` never leaves a channel at `path`, so it can be
     /// retried. Every step that can fail runs before the link, except the
@@ -179,13 +186,21 @@ impl WriterOptions {
     /// # use kekbit_std::{ChannelError, WriterOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let options = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096));
-    /// let path = dir.path().join("nested/folders/c.kekbit");
+    /// let path = dir.path().join("c.kekbit");
     /// let _writer = options.create(&path)?;
     /// assert!(matches!(options.create(&path), Err(ChannelError::AlreadyExists { .. })));
+    ///
+    /// let typo = dir.path().join("no/such/folder/c.kekbit");
+    /// assert!(matches!(options.create(&typo), Err(ChannelError::FolderNotFound { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(&self, path: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
-        let path = path.as_ref();
+        self.create_at(path.as_ref(), self.create_parents)
+    }
+
+    /// Creates the channel at `path`, making its missing folders if
+    /// `make_folders`.
+    fn create_at(&self, path: &Path, make_folders: bool) -> Result<ShmWriter, ChannelError> {
         let mut config = self.config;
         if config.capacity_bytes.is_none() {
             config.capacity_bytes = Some(DEFAULT_CAPACITY_BYTES);
@@ -213,13 +228,16 @@ impl WriterOptions {
                 source,
             })?;
 
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+        let folder = parent_folder(path);
+        let folders = if make_folders {
+            let folders = folders_to_sync(folder);
+            fs::create_dir_all(folder)
+                .map_err(|e| ChannelError::io(folder, "create the channel folder", e))?;
+            folders
+        } else {
+            require_folder(path, folder)?;
+            vec![folder.to_path_buf()]
         };
-        let folders = folders_to_sync(folder);
-        fs::create_dir_all(folder)
-            .map_err(|e| ChannelError::io(folder, "create the channel folder", e))?;
         if fs::symlink_metadata(path).is_ok() {
             return Err(ChannelError::AlreadyExists {
                 path: path.to_path_buf(),
@@ -325,6 +343,32 @@ impl WriterOptions {
 /// ```
 pub fn shm_writer(root: &Path, config: &ChannelConfig) -> Result<ShmWriter, ChannelError> {
     WriterOptions::new(*config).create_in(root)
+}
+
+/// The folder a channel at `path` goes in: its parent, or the working
+/// folder for a bare file name.
+fn parent_folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks that `folder`, where the channel at `path` goes, exists.
+fn require_folder(path: &Path, folder: &Path) -> Result<(), ChannelError> {
+    match fs::metadata(folder) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(ChannelError::io(
+            folder,
+            "create a channel in it",
+            io::Error::new(io::ErrorKind::NotADirectory, "not a folder"),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ChannelError::FolderNotFound {
+            path: path.to_path_buf(),
+            folder: folder.to_path_buf(),
+        }),
+        Err(e) => Err(ChannelError::io(folder, "find the channel folder", e)),
+    }
 }
 
 /// The folders whose entries name a channel in `folder`: `folder` itself,
@@ -502,6 +546,13 @@ impl TempFile {
                 // A stale file from a dead process with our pid: try the next name.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
                     attempts += 1;
+                }
+                // The folder went away since it was checked or made.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(ChannelError::FolderNotFound {
+                        path: path.to_path_buf(),
+                        folder: parent_folder(path).to_path_buf(),
+                    });
                 }
                 Err(e) => return Err(ChannelError::io(path, "create the channel file", e)),
             }
@@ -1127,6 +1178,55 @@ mod tests {
         let err = ShmWriter::create(&path, &small()).unwrap_err();
         assert!(matches!(err, ChannelError::AlreadyExists { .. }), "{err}");
         assert_eq!(names_in(dir.path()), ["c.kekbit"]);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn an_explicit_path_needs_its_folder_unless_asked_to_make_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo/dir/c.kekbit");
+        for options in [
+            WriterOptions::new(small()),
+            WriterOptions::new(small()).durability(Durability::OnClose),
+        ] {
+            let result = options.create(&path);
+            assert!(
+                !dir.path().join("typo").exists(),
+                "create made the folders of an explicit path ({result:?})"
+            );
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, ChannelError::FolderNotFound { folder, .. }
+                    if *folder == dir.path().join("typo/dir")),
+                "{err}"
+            );
+            assert_eq!(err.path(), path);
+            assert!(err.to_string().contains("typo/dir does not exist"), "{err}");
+        }
+        let err = ShmWriter::create(&path, &small()).unwrap_err();
+        assert!(matches!(err, ChannelError::FolderNotFound { .. }), "{err}");
+        assert!(names_in(dir.path()).is_empty());
+
+        // As `mkdir -p` does, when asked.
+        let writer = WriterOptions::new(small())
+            .create_parents(true)
+            .create(&path)
+            .unwrap();
+        assert_eq!(writer.path(), path);
+        assert_eq!(names_in(&dir.path().join("typo/dir")), ["c.kekbit"]);
+
+        // The id layout under a root makes its folders by default.
+        let root = dir.path().join("new/root");
+        let writer = WriterOptions::new(small()).create_in(&root).unwrap();
+        assert!(writer.path().starts_with(&root));
+        assert!(writer.path().exists());
+    }
+
+    #[test]
+    fn a_bare_file_name_goes_in_the_working_folder() {
+        assert_eq!(parent_folder(Path::new("c.kekbit")), Path::new("."));
+        assert_eq!(parent_folder(Path::new("a/c.kekbit")), Path::new("a"));
+        assert_eq!(parent_folder(Path::new("/c.kekbit")), Path::new("/"));
     }
 
     #[test]

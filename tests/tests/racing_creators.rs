@@ -20,6 +20,7 @@ fn exactly_one_creator_wins() {
     let dir = scratch_dir("racing-creators");
     for round in 0..ROUNDS {
         let path = dir.join(format!("round-{round}/contested.kekbit"));
+        std::fs::create_dir(path.parent().unwrap()).unwrap();
         // Every creator spins until the same instant, then creates.
         let start = SystemTime::now() + Duration::from_millis(300);
         let start = start

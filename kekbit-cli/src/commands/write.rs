@@ -37,6 +37,14 @@ pub fn run(args: &WriteArgs) -> CliResult {
             ChannelError::AlreadyExists { .. } if path.is_dir() => {
                 CliError::path(path, "is a folder; give the path of a new channel file")
             }
+            ChannelError::FolderNotFound { path, folder } => CliError::path(
+                &path,
+                format_args!(
+                    "cannot create the channel: folder {} does not exist (pass --parents to \
+                     create it)",
+                    folder.display()
+                ),
+            ),
             other => CliError::Channel(other),
         })?;
     let max_record_len = writer.header().max_record_len;
