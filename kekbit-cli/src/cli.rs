@@ -110,6 +110,14 @@ pub struct CatArgs {
     /// How to print each record.
     #[arg(long, value_enum, default_value_t = RecordFormat::Text)]
     pub format: RecordFormat,
+    /// Also open a channel file that other users may write (owned by
+    /// another user, or writable by group or others). Without it such a
+    /// file is refused: a process that changes the file while kekbit reads
+    /// it could crash kekbit or make it print what was never written. Pass
+    /// it only if you trust every user who can write the file to leave it
+    /// to its kekbit writer.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// `kekbit info`.
@@ -120,6 +128,14 @@ pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also open a channel file that other users may write (owned by
+    /// another user, or writable by group or others). Without it such a
+    /// file is refused: a process that changes the file while kekbit reads
+    /// it could crash kekbit or make it print what was never written. Pass
+    /// it only if you trust every user who can write the file to leave it
+    /// to its kekbit writer.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// `kekbit verify`.
@@ -127,6 +143,14 @@ pub struct InfoArgs {
 pub struct VerifyArgs {
     /// The channel to check.
     pub path: PathBuf,
+    /// Also open a channel file that other users may write (owned by
+    /// another user, or writable by group or others). Without it such a
+    /// file is refused: a process that changes the file while kekbit reads
+    /// it could crash kekbit or make it print what was never written. Pass
+    /// it only if you trust every user who can write the file to leave it
+    /// to its kekbit writer.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// `kekbit demo`.

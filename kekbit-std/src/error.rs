@@ -50,6 +50,17 @@ pub enum ChannelError {
         /// The missing folder.
         folder: PathBuf,
     },
+    /// The file or folder is one that someone other than this user (or
+    /// root) could change, or a symbolic link; the safe constructors refuse
+    /// it. See [`ShmReader::open`](crate::ShmReader::open) for the trust
+    /// model, and [`ShmReader::open_shared`](crate::ShmReader::open_shared)
+    /// for files shared with other users.
+    Untrusted {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why it is not trusted.
+        source: TrustError,
+    },
     /// The configuration cannot make a valid channel (say, a capacity below
     /// the minimum); nothing was created.
     Config {
@@ -120,6 +131,7 @@ impl ChannelError {
             | Self::AlreadyExists { path }
             | Self::NotFound { path }
             | Self::FolderNotFound { path, .. }
+            | Self::Untrusted { path, .. }
             | Self::Config { path, .. }
             | Self::Header { path, .. }
             | Self::Region { path, .. }
@@ -208,6 +220,9 @@ impl fmt::Display for ChannelError {
                 path.display(),
                 folder.display()
             ),
+            Self::Untrusted { path, source } => {
+                write!(f, "{}: refused: {source}", path.display())
+            }
             Self::Config { path, source } => {
                 write!(
                     f,
@@ -248,12 +263,63 @@ impl fmt::Display for ChannelError {
     }
 }
 
+/// Why a channel file or folder is not trusted: someone other than this
+/// process's user (or root) could change it, or the path is a symbolic
+/// link, which whoever controls the link could point elsewhere.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_std::TrustError;
+///
+/// let why = TrustError::Writable { mode: 0o660 };
+/// assert_eq!(why.to_string(), "mode 0660 lets group or others write it");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// The path is a symbolic link: channels and roots are opened only at
+    /// their real path.
+    Symlink,
+    /// Another user owns it (and so may write it, or change its mode).
+    Owner {
+        /// Its owner.
+        owner_uid: u32,
+        /// This process's effective user.
+        our_uid: u32,
+    },
+    /// Its mode lets group or others write it (a POSIX ACL that grants
+    /// anyone else write access shows here too, in the group bits).
+    Writable {
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+impl fmt::Display for TrustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Symlink => f.write_str("is a symbolic link; give the real path"),
+            Self::Owner { owner_uid, our_uid } => write!(
+                f,
+                "owned by uid {owner_uid}, neither this user (uid {our_uid}) nor root"
+            ),
+            Self::Writable { mode } => {
+                write!(f, "mode {mode:04o} lets group or others write it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TrustError {}
+
 impl std::error::Error for ChannelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Config { source, .. } | Self::Header { source, .. } => Some(source),
             Self::Region { source, .. } => Some(source),
+            Self::Untrusted { source, .. } => Some(source),
             Self::Write { source, .. } => Some(source),
             Self::Read { source, .. } => Some(source),
             Self::AlreadyExists { .. }
@@ -280,6 +346,10 @@ mod tests {
             ChannelError::FolderNotFound {
                 path: p(),
                 folder: "/x".into(),
+            },
+            ChannelError::Untrusted {
+                path: p(),
+                source: TrustError::Writable { mode: 0o660 },
             },
             ChannelError::Config {
                 path: p(),

@@ -196,6 +196,110 @@ impl ShmReader {
         Self::open_waiting(path.as_ref(), Some(deadline))
     }
 
+    /// Opens the channel at `path` read-only, like [`open`](Self::open),
+    /// but also a file that other users may write: one owned by another
+    /// user, or whose mode lets group or others write it. A symbolic link
+    /// is still refused.
+    ///
+    /// # Safety
+    ///
+    /// As for every file mapping (memmap2 states the same contract): the
+    /// file must not be modified, in or out of process, while it is mapped,
+    /// except by this channel's kekbit writer, and nobody may truncate it.
+    /// That holds until the returned `ShmReader` and every record borrowed
+    /// from it are dropped. Another process writing the file could change
+    /// a record under its `&[u8]` borrow; truncating it turns a read past
+    /// the new end into `SIGBUS`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::ChannelConfig;
+    /// use kekbit_std::{ShmReader, WriterOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("team.kekbit");
+    /// // Group members may write this channel too.
+    /// let mut writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .mode(0o660)
+    ///     .create(&path)?;
+    /// writer.write(b"shared")?;
+    /// // SAFETY: only `writer` writes the file, and nobody truncates it.
+    /// let channel = unsafe { ShmReader::open_shared(&path)? };
+    /// assert_eq!(channel.reader()?.try_read()?, Some(&b"shared"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_shared(path: impl AsRef<Path>) -> Result<Self, ChannelError> {
+        Self::open(path)
+    }
+
+    /// Opens a channel that other users may write, waiting up to `timeout`
+    /// for it to appear: [`open_timeout`](Self::open_timeout) for the files
+    /// [`open_shared`](Self::open_shared) opens.
+    ///
+    /// # Safety
+    ///
+    /// The contract of [`open_shared`](Self::open_shared): while the
+    /// returned `ShmReader` or a record borrowed from it lives, nobody but
+    /// this channel's kekbit writer modifies the file, and nobody
+    /// truncates it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kekbit_std::{ChannelError, ShmReader};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let late = dir.path().join("late.kekbit");
+    /// // SAFETY: no channel appears, so nothing is ever mapped.
+    /// let err = unsafe { ShmReader::open_shared_timeout(&late, Duration::from_millis(20)) };
+    /// assert!(matches!(err, Err(ChannelError::Timeout { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_shared_timeout(
+        path: impl AsRef<Path>,
+        timeout: Duration,
+    ) -> Result<Self, ChannelError> {
+        Self::open_timeout(path, timeout)
+    }
+
+    /// Opens a channel that other users may write, waiting until
+    /// `deadline` for it to appear: [`open_until`](Self::open_until) for
+    /// the files [`open_shared`](Self::open_shared) opens.
+    ///
+    /// # Safety
+    ///
+    /// The contract of [`open_shared`](Self::open_shared): while the
+    /// returned `ShmReader` or a record borrowed from it lives, nobody but
+    /// this channel's kekbit writer modifies the file, and nobody
+    /// truncates it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use kekbit_nostd::ChannelConfig;
+    /// use kekbit_std::{ShmReader, WriterOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.kekbit");
+    /// let _writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .mode(0o664)
+    ///     .create(&path)?;
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// // SAFETY: only `_writer` writes the file, and nobody truncates it.
+    /// let channel = unsafe { ShmReader::open_shared_until(&path, deadline)? };
+    /// assert_eq!(channel.header().capacity_bytes, 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_shared_until(
+        path: impl AsRef<Path>,
+        deadline: Instant,
+    ) -> Result<Self, ChannelError> {
+        Self::open_until(path, deadline)
+    }
+
     fn open_waiting(path: &Path, deadline: Option<Instant>) -> Result<Self, ChannelError> {
         let start = Instant::now();
         let mut pause = Duration::from_micros(100);

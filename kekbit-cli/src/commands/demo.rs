@@ -839,7 +839,7 @@ pub fn run_writer(args: &DemoWriterArgs) -> CliResult {
 
 /// Runs `kekbit demo-reader`: open, say `ready`, read to the end, report.
 pub fn run_reader(args: &DemoReaderArgs) -> CliResult {
-    let channel = inspect::open(&args.path)?;
+    let channel = inspect::open(&args.path, false)?;
     let strategy = if args.busy_spin {
         WaitStrategy::BusySpin
     } else {
