@@ -177,8 +177,8 @@ pub struct DemoArgs {
 /// `kekbit demo-writer` (hidden).
 #[derive(Debug, Args)]
 pub struct DemoWriterArgs {
-    /// The channel to create.
-    pub path: PathBuf,
+    /// The root to create the channel in, at its id's path.
+    pub root: PathBuf,
     /// Records to write.
     #[arg(long)]
     pub records: u64,
@@ -357,6 +357,26 @@ mod tests {
         assert!(c.follow);
         assert_eq!(c.from, Some(16));
         assert_eq!(c.format, RecordFormat::Json);
+
+        let cli = Cli::try_parse_from(["kekbit", "write", "a/b/c", "--parents"]).unwrap();
+        let Command::Write(w) = cli.command else {
+            panic!("not write")
+        };
+        assert!(w.parents);
+        for (args, shared) in [
+            (&["kekbit", "cat", "c"][..], false),
+            (&["kekbit", "cat", "--shared", "c"], true),
+            (&["kekbit", "info", "c", "--shared"], true),
+            (&["kekbit", "verify", "--shared", "c"], true),
+        ] {
+            let shared_flag = match Cli::try_parse_from(args).unwrap().command {
+                Command::Cat(c) => c.shared,
+                Command::Info(i) => i.shared,
+                Command::Verify(v) => v.shared,
+                _ => panic!("{args:?}"),
+            };
+            assert_eq!(shared_flag, shared, "{args:?}");
+        }
 
         for args in [
             &["kekbit", "info", "c", "--json"][..],

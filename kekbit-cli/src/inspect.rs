@@ -9,7 +9,7 @@ use kekbit_nostd::format::{
     SIGNATURE_OFFSET, TICK_UNIT_OFFSET, VERSION_OFFSET,
 };
 use kekbit_nostd::{HeaderError, ReadError, TickUnit};
-use kekbit_std::{ChannelError, ChannelReader, ShmReader};
+use kekbit_std::{ChannelError, ChannelReader, ShmReader, TrustError};
 
 use crate::error::CliError;
 
@@ -84,6 +84,17 @@ pub fn describe_open_error(e: ChannelError) -> CliError {
             };
             CliError::Path { path, cause }
         }
+        // `--shared` opens what others may write, but never follows a link.
+        ChannelError::Untrusted {
+            path,
+            source: source @ (TrustError::Owner { .. } | TrustError::Writable { .. }),
+        } => CliError::Path {
+            path,
+            cause: format!(
+                "refused: {source}; pass --shared to read it if you trust every user who can \
+                 write it"
+            ),
+        },
         other => CliError::Channel(other),
     }
 }

@@ -10,6 +10,7 @@ mod location;
 mod mapping;
 mod reader;
 mod shared;
+mod trust;
 mod wait;
 mod writer;
 

@@ -13,7 +13,7 @@ use crate::clock::{SystemClock, coarse_nanos};
 use crate::durability::Durability;
 use crate::error::ChannelError;
 use crate::fault::{self, Step};
-use crate::location::storage_path;
+use crate::location::{folder_mode, make_folders, prepare_layout, storage_path};
 use crate::mapping::MappedRegion;
 
 /// The record area of a channel whose configuration leaves it unset: 1 MiB.
@@ -40,7 +40,7 @@ pub const DEFAULT_MODE: u32 = 0o600;
 /// let mut writer = WriterOptions::new(config)
 ///     .mode(0o640)
 ///     .durability(Durability::OnClose)
-///     .create_in(dir.path())?;
+///     .create_in(dir.path().join("channels"))?;
 /// writer.write(b"hello")?;
 ///
 /// let channel = ShmReader::open(writer.path())?;
@@ -75,6 +75,35 @@ impl WriterOptions {
 
     /// Sets the new file's permission bits exactly (the umask does not
     /// apply), e.g. `0o644` to let other users read the channel.
+    ///
+    /// Folders made for the channel (the id layout's under a root, or with
+    /// [`create_parents`](Self::create_parents)) get read and search
+    /// permission for whoever may read the file, and write permission for
+    /// its owner only: `0700` for the default `0600`, `0750` for `0640`.
+    ///
+    /// A mode that lets group or others write the file (`0o660`) shares the
+    /// file with them: readers can then open it only with the `unsafe`
+    /// [`ShmReader::open_shared`](crate::ShmReader::open_shared), whose
+    /// contract is that nobody but this writer writes it. The writer itself
+    /// relies on the same: another process writing the file could change
+    /// the bytes of a [`Grant`] under its `&mut [u8]`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, WriterOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// let writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .mode(0o640) // the group may read it
+    ///     .create_in(dir.path().join("channels"))?;
+    /// let folder = writer.path().parent().unwrap();
+    /// assert_eq!(std::fs::metadata(folder)?.permissions().mode() & 0o777, 0o750);
+    /// assert!(ShmReader::open(writer.path()).is_ok()); // nobody else may write it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode & 0o7777;
@@ -148,8 +177,9 @@ impl WriterOptions {
     /// [`storage_path`]`(root, id)`, making the root and the channel's
     /// folder if they are missing.
     pub fn create_in(&self, root: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
-        let path = storage_path(root.as_ref(), self.config.channel_id);
-        self.create_at(&path, true)
+        let root = root.as_ref();
+        let path = storage_path(root, self.config.channel_id);
+        self.create_at(&path, Folders::Layout { root })
     }
 
     /// Creates a channel file at `path` and returns its writer.
@@ -195,12 +225,17 @@ impl WriterOptions {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(&self, path: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
-        self.create_at(path.as_ref(), self.create_parents)
+        let folders = if self.create_parents {
+            Folders::Make
+        } else {
+            Folders::MustExist
+        };
+        self.create_at(path.as_ref(), folders)
     }
 
-    /// Creates the channel at `path`, making its missing folders if
-    /// `make_folders`.
-    fn create_at(&self, path: &Path, make_folders: bool) -> Result<ShmWriter, ChannelError> {
+    /// Creates the channel at `path`, in a folder that `folders` says how
+    /// to find or make.
+    fn create_at(&self, path: &Path, folders: Folders<'_>) -> Result<ShmWriter, ChannelError> {
         let mut config = self.config;
         if config.capacity_bytes.is_none() {
             config.capacity_bytes = Some(DEFAULT_CAPACITY_BYTES);
@@ -229,14 +264,21 @@ impl WriterOptions {
             })?;
 
         let folder = parent_folder(path);
-        let folders = if make_folders {
-            let folders = folders_to_sync(folder);
-            fs::create_dir_all(folder)
-                .map_err(|e| ChannelError::io(folder, "create the channel folder", e))?;
-            folders
-        } else {
-            require_folder(path, folder)?;
-            vec![folder.to_path_buf()]
+        let folders = match folders {
+            Folders::MustExist => {
+                require_folder(path, folder)?;
+                vec![folder.to_path_buf()]
+            }
+            Folders::Make => {
+                let folders = folders_to_sync(folder);
+                make_folders(folder, folder_mode(self.mode))?;
+                folders
+            }
+            Folders::Layout { root } => {
+                let folders = folders_to_sync(folder);
+                prepare_layout(root, folder, folder_mode(self.mode))?;
+                folders
+            }
         };
         if fs::symlink_metadata(path).is_ok() {
             return Err(ChannelError::AlreadyExists {
@@ -334,15 +376,28 @@ impl WriterOptions {
 /// use kekbit_nostd::ChannelConfig;
 /// use kekbit_std::{shm_reader, shm_writer};
 ///
-/// let root = tempfile::tempdir()?;
-/// let mut writer = shm_writer(root.path(), &ChannelConfig::new(42).capacity_bytes(4096))?;
+/// let tmp = tempfile::tempdir()?;
+/// let root = tmp.path().join("kekbit"); // made 0700
+/// let mut writer = shm_writer(&root, &ChannelConfig::new(42).capacity_bytes(4096))?;
 /// writer.write(b"ping")?;
-/// let channel = shm_reader(root.path(), 42)?;
+/// let channel = shm_reader(&root, 42)?;
 /// assert_eq!(channel.reader()?.try_read()?, Some(&b"ping"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn shm_writer(root: &Path, config: &ChannelConfig) -> Result<ShmWriter, ChannelError> {
     WriterOptions::new(*config).create_in(root)
+}
+
+/// Where a new channel's folder comes from.
+enum Folders<'a> {
+    /// It must exist (an explicit path).
+    MustExist,
+    /// Missing ones are made, as `mkdir -p` does
+    /// ([`WriterOptions::create_parents`]).
+    Make,
+    /// The id layout under `root`: missing folders are made, and the root
+    /// and the channel's folder must pass the trust check.
+    Layout { root: &'a Path },
 }
 
 /// The folder a channel at `path` goes in: its parent, or the working
