@@ -3,7 +3,7 @@
 //! ```text
 //! kekbit-helper write  PATH COUNT SEED CAPACITY TIMEOUT_MS PACE   # PACE: sleep 1 ms every PACE records (0: never)
 //! kekbit-helper read   PATH SEED OPEN_TIMEOUT_MS
-//! kekbit-helper create PATH START_UNIX_NANOS
+//! kekbit-helper create PATH START_UNIX_NANOS [parents]   # parents: make missing folders
 //! kekbit-helper create-mode PATH MODE_OCTAL
 //! kekbit-helper create-in ROOT CHANNEL_ID MODE_OCTAL   # prints the channel's path
 //! kekbit-helper create-parents PATH MODE_OCTAL
@@ -36,7 +36,8 @@ fn main() -> ExitCode {
             num(pace),
         ),
         ["read", path, seed, open_timeout] => read(Path::new(path), num(seed), num(open_timeout)),
-        ["create", path, start] => create(Path::new(path), num(start)),
+        ["create", path, start] => create(Path::new(path), num(start), false),
+        ["create", path, start, "parents"] => create(Path::new(path), num(start), true),
         ["create-mode", path, mode] => create_mode(Path::new(path), mode),
         ["create-in", root, id, mode] => create_in(Path::new(root), num(id), mode),
         ["create-parents", path, mode] => create_parents(Path::new(path), mode),
@@ -151,12 +152,13 @@ fn read(path: &Path, seed: u64, open_timeout_ms: u64) -> Result<(), String> {
 }
 
 /// Waits until `start` (Unix nanoseconds), then races to create the channel.
-fn create(path: &Path, start: u64) -> Result<(), String> {
+fn create(path: &Path, start: u64, parents: bool) -> Result<(), String> {
     let start = UNIX_EPOCH + Duration::from_nanos(start);
     while SystemTime::now() < start {
         std::hint::spin_loop();
     }
-    match ShmWriter::create(path, &config(4096, 0)) {
+    let options = WriterOptions::new(config(4096, 0)).create_parents(parents);
+    match options.create(path) {
         Ok(mut writer) => {
             let pid = std::process::id();
             writer
