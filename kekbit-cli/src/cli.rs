@@ -86,6 +86,10 @@ pub struct WriteArgs {
     /// The writer id recorded in the header.
     #[arg(long, value_name = "ID", default_value_t = 0)]
     pub writer_id: u64,
+    /// Create PATH's missing folders, as `mkdir -p` does; without it, a
+    /// missing folder is an error.
+    #[arg(long, short)]
+    pub parents: bool,
 }
 
 /// `kekbit cat`.
@@ -106,6 +110,14 @@ pub struct CatArgs {
     /// How to print each record.
     #[arg(long, value_enum, default_value_t = RecordFormat::Text)]
     pub format: RecordFormat,
+    /// Also open a channel file that other users may write (owned by
+    /// another user, or writable by group or others). Without it such a
+    /// file is refused: a process that changes the file while kekbit reads
+    /// it could crash kekbit or make it print what was never written. Pass
+    /// it only if you trust every user who can write the file to leave it
+    /// to its kekbit writer.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// `kekbit info`.
@@ -116,6 +128,14 @@ pub struct InfoArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also open a channel file that other users may write (owned by
+    /// another user, or writable by group or others). Without it such a
+    /// file is refused: a process that changes the file while kekbit reads
+    /// it could crash kekbit or make it print what was never written. Pass
+    /// it only if you trust every user who can write the file to leave it
+    /// to its kekbit writer.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// `kekbit verify`.
@@ -123,6 +143,14 @@ pub struct InfoArgs {
 pub struct VerifyArgs {
     /// The channel to check.
     pub path: PathBuf,
+    /// Also open a channel file that other users may write (owned by
+    /// another user, or writable by group or others). Without it such a
+    /// file is refused: a process that changes the file while kekbit reads
+    /// it could crash kekbit or make it print what was never written. Pass
+    /// it only if you trust every user who can write the file to leave it
+    /// to its kekbit writer.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 /// `kekbit demo`.
@@ -149,8 +177,8 @@ pub struct DemoArgs {
 /// `kekbit demo-writer` (hidden).
 #[derive(Debug, Args)]
 pub struct DemoWriterArgs {
-    /// The channel to create.
-    pub path: PathBuf,
+    /// The root to create the channel in, at its id's path.
+    pub root: PathBuf,
     /// Records to write.
     #[arg(long)]
     pub records: u64,
@@ -329,6 +357,26 @@ mod tests {
         assert!(c.follow);
         assert_eq!(c.from, Some(16));
         assert_eq!(c.format, RecordFormat::Json);
+
+        let cli = Cli::try_parse_from(["kekbit", "write", "a/b/c", "--parents"]).unwrap();
+        let Command::Write(w) = cli.command else {
+            panic!("not write")
+        };
+        assert!(w.parents);
+        for (args, shared) in [
+            (&["kekbit", "cat", "c"][..], false),
+            (&["kekbit", "cat", "--shared", "c"], true),
+            (&["kekbit", "info", "c", "--shared"], true),
+            (&["kekbit", "verify", "--shared", "c"], true),
+        ] {
+            let shared_flag = match Cli::try_parse_from(args).unwrap().command {
+                Command::Cat(c) => c.shared,
+                Command::Info(i) => i.shared,
+                Command::Verify(v) => v.shared,
+                _ => panic!("{args:?}"),
+            };
+            assert_eq!(shared_flag, shared, "{args:?}");
+        }
 
         for args in [
             &["kekbit", "info", "c", "--json"][..],

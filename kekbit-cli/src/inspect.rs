@@ -9,17 +9,26 @@ use kekbit_nostd::format::{
     JOURNAL_ID_OFFSET, MAX_RECORD_LEN_OFFSET, SIGNATURE_OFFSET, TICK_UNIT_OFFSET, VERSION_OFFSET,
 };
 use kekbit_nostd::{HeaderError, ReadError, TickUnit};
-use kekbit_std::{ChannelError, ChannelReader, ShmReader};
+use kekbit_std::{ChannelError, ChannelReader, ShmReader, TrustError};
 
 use crate::error::CliError;
 
-/// Opens the channel at `path` read-only. Header damage is reported with
-/// the offset of the field at fault.
-pub fn open(path: &Path) -> Result<ShmReader, CliError> {
+/// Opens the channel at `path` read-only; with `shared` (the read
+/// commands' `--shared`), also a file that other users may write. Header
+/// damage is reported with the offset of the field at fault.
+pub fn open(path: &Path, shared: bool) -> Result<ShmReader, CliError> {
     if path.is_dir() {
         return Err(CliError::path(path, "is a folder, not a channel file"));
     }
-    ShmReader::open(path).map_err(describe_open_error)
+    let channel = if shared {
+        // SAFETY: `--shared` is the user's word that nobody but the
+        // channel's kekbit writer writes or truncates the file while this
+        // process reads it, as the option's help says.
+        unsafe { ShmReader::open_shared(path) }
+    } else {
+        ShmReader::open(path)
+    };
+    channel.map_err(describe_open_error)
 }
 
 /// A reader at the first record of `channel`.
@@ -75,6 +84,17 @@ pub fn describe_open_error(e: ChannelError) -> CliError {
             };
             CliError::Path { path, cause }
         }
+        // `--shared` opens what others may write, but never follows a link.
+        ChannelError::Untrusted {
+            path,
+            source: source @ (TrustError::Owner { .. } | TrustError::Writable { .. }),
+        } => CliError::Path {
+            path,
+            cause: format!(
+                "refused: {source}; pass --shared to read it if you trust every user who can \
+                 write it"
+            ),
+        },
         other => CliError::Channel(other),
     }
 }

@@ -89,6 +89,30 @@ fn run_with_input<S: AsRef<OsStr>>(args: &[S], input: Option<&[u8]>) -> Run {
     }
 }
 
+/// Writes a file only its owner may write, whatever the umask: the read
+/// commands refuse any other before looking at its bytes.
+fn write_private(path: &Path, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes.as_ref())
+}
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
 fn arg(path: &Path) -> &OsStr {
     path.as_os_str()
 }
@@ -398,6 +422,69 @@ fn write_fails_cleanly() {
 
 #[test]
 #[cfg_attr(miri, ignore)]
+fn write_makes_no_folder_unless_told_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo/dir/c.kekbit");
+    let r = run_with_input(&[OsStr::new("write"), arg(&path)], Some(b"a\n"));
+    assert!(
+        !dir.path().join("typo").exists(),
+        "write made the folders: {r:?}"
+    );
+    let line = r.assert_error(1, "write into a missing folder");
+    let folder = dir.path().join("typo/dir");
+    assert!(
+        line.contains(&format!("folder {} does not exist", folder.display()))
+            && line.contains("--parents"),
+        "{line}"
+    );
+
+    write_channel(&path, b"a\n", &["--parents"]);
+    assert_eq!(cat_json(&path), [(0, b"a".to_vec())]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn read_commands_refuse_files_others_may_write_unless_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.kekbit");
+    write_channel(&path, b"a\n", &[]);
+    set_mode(&path, 0o664);
+    for command in ["cat", "info", "verify"] {
+        let r = run(&[OsStr::new(command), arg(&path)]);
+        let line = r.assert_error(1, command);
+        assert!(
+            line.contains("c.kekbit: refused: mode 0664 lets group or others write it")
+                && line.contains("--shared"),
+            "{line}"
+        );
+        run(&[OsStr::new(command), OsStr::new("--shared"), arg(&path)])
+            .assert_ok(&format!("{command} --shared"));
+    }
+    assert_eq!(
+        run(&[OsStr::new("cat"), OsStr::new("--shared"), arg(&path)]).stdout_text(),
+        "a\n"
+    );
+
+    // A link is refused, shared or not: give the real path.
+    set_mode(&path, 0o600);
+    let link = dir.path().join("link.kekbit");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    for shared in [&[][..], &["--shared"]] {
+        let mut args = vec![OsStr::new("cat")];
+        args.extend(shared.iter().map(OsStr::new));
+        args.push(arg(&link));
+        let r = run(&args);
+        let line = r.assert_error(1, "cat of a link");
+        assert!(
+            line.contains("link.kekbit: refused: is a symbolic link"),
+            "{line}"
+        );
+        assert!(!line.contains("--shared"), "{line}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
 fn usage_errors_exit_2_and_missing_files_exit_1() {
     let alone = run::<&str>(&[]);
     assert_eq!(alone.code, Some(2), "{alone:?}");
@@ -585,7 +672,7 @@ fn damaged(dir: &Path, name: &str, source: &Path, edit: impl FnOnce(&mut Vec<u8>
     let mut bytes = fs::read(source).unwrap();
     edit(&mut bytes);
     let path = dir.join(name);
-    fs::write(&path, bytes).unwrap();
+    write_private(&path, bytes).unwrap();
     path
 }
 
@@ -852,7 +939,7 @@ fn damaged_files_never_panic_any_read_command() {
     let mut failures = 0;
     for (i, (name, content)) in files.iter().enumerate() {
         let path = dir.path().join(format!("damaged-{i}.kekbit"));
-        fs::write(&path, content).unwrap();
+        write_private(&path, content).unwrap();
         for command in commands {
             let mut args: Vec<&OsStr> = command.iter().map(OsStr::new).collect();
             args.push(arg(&path));
@@ -901,6 +988,8 @@ fn cat_into_a_closed_pipe_stops_quietly() {
 #[cfg_attr(miri, ignore)]
 fn demo_with_small_numbers_prints_its_table() {
     let dir = tempfile::tempdir().unwrap();
+    // A root must be private; tempdir's mode follows the umask.
+    set_mode(dir.path(), 0o700);
     for _ in 0..2 {
         // The second run replaces the first run's channel.
         let r = run(&[
@@ -954,6 +1043,26 @@ fn demo_with_small_numbers_prints_its_table() {
     let line = r.assert_error(1, "demo over a foreign file");
     assert!(line.contains("not a finished demo channel"), "{line}");
     assert_eq!(fs::read(&squatter).unwrap(), b"precious");
+
+    // The folder made for the channel is private; a root that others may
+    // write is refused.
+    let folder = path.parent().unwrap();
+    assert_eq!(mode_of(folder), 0o700, "{}", folder.display());
+    let open_root = tempfile::tempdir().unwrap();
+    set_mode(open_root.path(), 0o777);
+    let r = run(&[
+        OsStr::new("demo"),
+        OsStr::new("--records"),
+        OsStr::new("10"),
+        OsStr::new("--dir"),
+        arg(open_root.path()),
+    ]);
+    let line = r.assert_error(1, "demo in a root anyone may write");
+    assert!(
+        line.contains("refused: mode 0777 lets group or others write it"),
+        "{line}"
+    );
+    assert_eq!(fs::read_dir(open_root.path()).unwrap().count(), 0);
 }
 
 #[test]
@@ -1103,7 +1212,7 @@ fn verify_accepts_full_abandoned_and_resumed_channels() {
     torn[end + 8..end + 20].fill(b'z');
     torn[end + 200..end + 210].fill(b'q');
     let torn_path = dir.path().join("torn.kekbit");
-    fs::write(&torn_path, &*torn).unwrap();
+    write_private(&torn_path, &*torn).unwrap();
     let r = run(&[OsStr::new("verify"), arg(&torn_path)]);
     let line = r.assert_error(1, "verify torn");
     assert!(line.contains("record offset 48"), "{line}");
@@ -1114,7 +1223,7 @@ fn verify_accepts_full_abandoned_and_resumed_channels() {
     resumed.write(b"four").unwrap();
     let _ = resumed.leave_open();
     let resumed_path = dir.path().join("resumed.kekbit");
-    fs::write(&resumed_path, buffer.as_mut_slice()).unwrap();
+    write_private(&resumed_path, buffer.as_mut_slice()).unwrap();
     let ok = run(&[OsStr::new("verify"), arg(&resumed_path)]);
     ok.assert_ok("verify resumed, open");
     assert!(ok.stdout_text().contains("ok: 4 records"), "{ok:?}");
@@ -1124,7 +1233,7 @@ fn verify_accepts_full_abandoned_and_resumed_channels() {
     resumed.write(b"five").unwrap();
     resumed.close();
     drop(resumed);
-    fs::write(&resumed_path, buffer.as_mut_slice()).unwrap();
+    write_private(&resumed_path, buffer.as_mut_slice()).unwrap();
     let ok = run(&[OsStr::new("verify"), arg(&resumed_path)]);
     ok.assert_ok("verify resumed, closed");
     assert!(
@@ -1187,7 +1296,7 @@ fn verify_accepts_what_an_unused_grant_leaves_behind() {
         writer.close().unwrap();
         let mut bytes = fs::read(&path).unwrap();
         put_u32(&mut bytes, HEADER_LEN + 16, 0);
-        fs::write(&path, bytes).unwrap();
+        write_private(&path, bytes).unwrap();
         let r = run(&[OsStr::new("verify"), arg(&path)]);
         let line = r.assert_error(1, &format!("verify cut, checksums {checksums}"));
         assert!(
@@ -1215,7 +1324,7 @@ fn awkward_paths_stay_valid_json_and_one_error_line() {
     // An error about it is still one line.
     let mut bytes = fs::read(&path).unwrap();
     bytes[1] = b'X';
-    fs::write(&path, bytes).unwrap();
+    write_private(&path, bytes).unwrap();
     for command in ["cat", "info", "verify"] {
         let r = run(&[OsStr::new(command), arg(&path)]);
         let line = r.assert_error(1, command);

@@ -29,8 +29,10 @@
 ///
 /// Any policy other than `None` also syncs the new file and its folder
 /// (and every folder creation made, up to one that existed) when the
-/// channel is created, so the channel itself survives power loss. Under
-/// `None`, the first [`ShmWriter::flush`](crate::ShmWriter::flush) does it.
+/// channel is created, so the channel itself survives power loss; if that
+/// fails, creation fails and leaves no channel behind (see
+/// [`WriterOptions::create`](crate::WriterOptions::create)). Under `None`,
+/// the first [`ShmWriter::flush`](crate::ShmWriter::flush) does it.
 ///
 /// # Example
 ///

@@ -41,6 +41,26 @@ pub enum ChannelError {
         /// The missing channel.
         path: PathBuf,
     },
+    /// The folder a channel was to be created in does not exist; creating
+    /// at an explicit path makes no folders unless asked to
+    /// ([`WriterOptions::create_parents`](crate::WriterOptions::create_parents)).
+    FolderNotFound {
+        /// The channel that was to be created.
+        path: PathBuf,
+        /// The missing folder.
+        folder: PathBuf,
+    },
+    /// The file or folder is one that someone other than this user (or
+    /// root) could change, or a symbolic link; the safe constructors refuse
+    /// it. See [`ShmReader::open`](crate::ShmReader::open) for the trust
+    /// model, and [`ShmReader::open_shared`](crate::ShmReader::open_shared)
+    /// for files shared with other users.
+    Untrusted {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why it is not trusted.
+        source: TrustError,
+    },
     /// The configuration cannot make a valid channel (say, a capacity below
     /// the minimum); nothing was created.
     Config {
@@ -110,6 +130,8 @@ impl ChannelError {
             Self::Io { path, .. }
             | Self::AlreadyExists { path }
             | Self::NotFound { path }
+            | Self::FolderNotFound { path, .. }
+            | Self::Untrusted { path, .. }
             | Self::Config { path, .. }
             | Self::Header { path, .. }
             | Self::Region { path, .. }
@@ -192,6 +214,15 @@ impl fmt::Display for ChannelError {
                 write!(f, "{}: a channel already exists there", path.display())
             }
             Self::NotFound { path } => write!(f, "{}: no channel there", path.display()),
+            Self::FolderNotFound { path, folder } => write!(
+                f,
+                "{}: cannot create the channel: folder {} does not exist",
+                path.display(),
+                folder.display()
+            ),
+            Self::Untrusted { path, source } => {
+                write!(f, "{}: refused: {source}", path.display())
+            }
             Self::Config { path, source } => {
                 write!(
                     f,
@@ -232,16 +263,68 @@ impl fmt::Display for ChannelError {
     }
 }
 
+/// Why a channel file or folder is not trusted: someone other than this
+/// process's user (or root) could change it, or the path is a symbolic
+/// link, which whoever controls the link could point elsewhere.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_std::TrustError;
+///
+/// let why = TrustError::Writable { mode: 0o660 };
+/// assert_eq!(why.to_string(), "mode 0660 lets group or others write it");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// The path is a symbolic link: channels and roots are opened only at
+    /// their real path.
+    Symlink,
+    /// Another user owns it (and so may write it, or change its mode).
+    Owner {
+        /// Its owner.
+        owner_uid: u32,
+        /// This process's effective user.
+        our_uid: u32,
+    },
+    /// Its mode lets group or others write it (a POSIX ACL that grants
+    /// anyone else write access shows here too, in the group bits).
+    Writable {
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+impl fmt::Display for TrustError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Symlink => f.write_str("is a symbolic link; give the real path"),
+            Self::Owner { owner_uid, our_uid } => write!(
+                f,
+                "owned by uid {owner_uid}, neither this user (uid {our_uid}) nor root"
+            ),
+            Self::Writable { mode } => {
+                write!(f, "mode {mode:04o} lets group or others write it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TrustError {}
+
 impl std::error::Error for ChannelError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Config { source, .. } | Self::Header { source, .. } => Some(source),
             Self::Region { source, .. } => Some(source),
+            Self::Untrusted { source, .. } => Some(source),
             Self::Write { source, .. } => Some(source),
             Self::Read { source, .. } => Some(source),
             Self::AlreadyExists { .. }
             | Self::NotFound { .. }
+            | Self::FolderNotFound { .. }
             | Self::LengthMismatch { .. }
             | Self::Timeout { .. }
             | Self::Abandoned { .. } => None,
@@ -260,6 +343,14 @@ mod tests {
             ChannelError::io(&p(), "map the channel", io::ErrorKind::Other.into()),
             ChannelError::AlreadyExists { path: p() },
             ChannelError::NotFound { path: p() },
+            ChannelError::FolderNotFound {
+                path: p(),
+                folder: "/x".into(),
+            },
+            ChannelError::Untrusted {
+                path: p(),
+                source: TrustError::Writable { mode: 0o660 },
+            },
             ChannelError::Config {
                 path: p(),
                 source: HeaderError::UnknownTickUnit { code: 9 },

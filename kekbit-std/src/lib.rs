@@ -5,16 +5,18 @@
 mod clock;
 mod durability;
 mod error;
+mod fault;
 mod location;
 mod mapping;
 mod reader;
 mod shared;
+mod trust;
 mod wait;
 mod writer;
 
 pub use clock::SystemClock;
 pub use durability::Durability;
-pub use error::ChannelError;
+pub use error::{ChannelError, TrustError};
 pub use location::{CHANNEL_EXTENSION, default_root, storage_path};
 pub use mapping::MappedRegion;
 pub use reader::{Blocking, ChannelReader, ShmReader, open_reader, shm_reader, try_shm_reader};

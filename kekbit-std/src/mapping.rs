@@ -29,7 +29,11 @@ const TOUCH_STRIDE: usize = 4096;
 ///
 /// Like every memory-mapped file, it assumes that only the channel's kekbit
 /// writer writes the file and that nobody truncates it while it is mapped
-/// (the kernel would raise `SIGBUS` on access past the new end).
+/// (the kernel would raise `SIGBUS` on access past the new end). The safe
+/// [`ShmReader::open`](crate::ShmReader::open) maps only files that nobody
+/// but this user or root can write; the `unsafe`
+/// [`ShmReader::open_shared`](crate::ShmReader::open_shared) leaves the
+/// promise to its caller.
 pub struct MappedRegion {
     /// Shared with the writer's flushing half, never with another writer.
     inner: Arc<Mapping>,
@@ -177,8 +181,10 @@ unsafe impl Region for MappedRegion {
     }
     #[inline]
     unsafe fn load_u32(&self, offset: usize, order: Ordering) -> u32 {
-        // SAFETY: the caller's contract is forwarded unchanged. Atomic loads
-        // of 32 bits are fine on read-only memory.
+        // SAFETY: the caller's contract is forwarded unchanged. On a reader's
+        // read-only mapping std allows only `Relaxed` atomic loads (see
+        // `AtomicU32::from_ptr`): the core's readers load `Relaxed` and
+        // order with `fence(Acquire)`.
         unsafe { self.inner.region.load_u32(offset, order) }
     }
     #[inline]

@@ -12,9 +12,10 @@ use kekbit_nostd::{Header, Region};
 use kekbit_nostd::{HeaderError, ReadError, Reader, Records, SeekError, Status};
 
 use crate::clock::{SystemClock, to_duration};
-use crate::error::ChannelError;
-use crate::location::storage_path;
+use crate::error::{ChannelError, TrustError};
+use crate::location::{check_layout, storage_path};
 use crate::mapping::MappedRegion;
+use crate::trust;
 use crate::wait::{WaitStrategy, Waiter};
 
 /// The longest pause between two looks for a channel that does not exist yet.
@@ -25,10 +26,14 @@ const OPEN_POLL_MAX: Duration = Duration::from_millis(10);
 /// Opening checks the header (signature, version, checksum, fields) and
 /// that the file's length is exactly the header's size plus its record
 /// area, so a damaged file gives a typed error, never a panic or a fault.
-/// What no check can catch is a file truncated while it is mapped: as with
-/// any memory-mapped file, a read past its new end kills the process with
-/// `SIGBUS`. Only the channel's writer may change the file, and nobody may
-/// shorten it.
+/// What no check of the bytes can catch is a file changed or truncated
+/// while it is mapped: as with any memory-mapped file, a read past its new
+/// end kills the process with `SIGBUS`. Only the channel's writer may
+/// change the file, and nobody may shorten it; so the safe opens map only
+/// files that nobody but this user or root can write (see
+/// [`open`](Self::open)), and [`open_shared`](Self::open_shared) is
+/// `unsafe`.
+///
 /// Any number of readers, in any threads, can read one `ShmReader`; each
 /// has its own position. Records they return borrow this mapping and
 /// cannot outlive it.
@@ -79,42 +84,95 @@ impl ShmReader {
     /// Opens the channel at `path` read-only; fails at once if it is not
     /// there ([`ChannelError::NotFound`]) or not valid.
     ///
+    /// # Who may write the file
+    ///
+    /// Records are `&[u8]` borrows of a shared mapping of the file, so they
+    /// stay as read only while nobody but the channel's writer changes the
+    /// file, and nobody truncates it (a read past a new end is `SIGBUS`).
+    /// That is why `open` maps only a file that nobody but this process's
+    /// user (or root) can write. On the opened descriptor, not the path, it
+    /// checks that the file's owner is the effective user or root, and that
+    /// its mode gives group and others no write permission. A file that
+    /// fails gets [`ChannelError::Untrusted`], which says which. A symbolic
+    /// link at `path` is refused too (the file is opened with
+    /// `O_NOFOLLOW`): give the real path. To read a channel other users may
+    /// write, a group's say, use the `unsafe`
+    /// [`open_shared`](Self::open_shared).
+    ///
+    /// What the check cannot exclude is a process of the same user (or
+    /// root) that deliberately writes or truncates the file while it is
+    /// mapped. That is the same class as writing this process's memory
+    /// through `/proc/self/mem`, which Rust does not count as unsafety: the
+    /// operating system lets a user change their own processes in ways no
+    /// language can prevent. Permissions are checked when the file is
+    /// opened: a process that opened it for writing while it was shared
+    /// keeps that access after its mode is narrowed.
+    ///
+    /// Whatever bytes the file holds, the reader never panics, never reads
+    /// outside the mapping and never hangs: damage is a typed error.
+    ///
     /// # Example
     ///
     /// ```
-    /// use kekbit_std::{ChannelError, ShmReader};
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use kekbit_std::{ChannelError, ShmReader, TrustError};
     ///
     /// let dir = tempfile::tempdir()?;
     /// let path = dir.path().join("not-a-channel");
     /// std::fs::write(&path, [0u8; 4096])?;
+    /// std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     /// let err = ShmReader::open(&path).unwrap_err();
     /// assert!(matches!(err, ChannelError::Header { .. }));
     /// println!("{err}"); // names the path, then what is wrong
+    ///
+    /// // A file the group may write is refused before it is mapped.
+    /// std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
+    /// let err = ShmReader::open(&path).unwrap_err();
+    /// assert!(matches!(
+    ///     err,
+    ///     ChannelError::Untrusted { source: TrustError::Writable { mode: 0o660 }, .. }
+    /// ));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, ChannelError> {
-        let path = path.as_ref();
+        Self::open_as(path.as_ref(), Trust::OwnerOnly)
+    }
+
+    fn open_as(path: &Path, trust: Trust) -> Result<Self, ChannelError> {
         // Non-blocking, so that a FIFO at the path cannot hang the open; it
-        // changes nothing for a regular file.
+        // changes nothing for a regular file. Never through a link at the
+        // path, whose target whoever controls the link could change.
         let file = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NONBLOCK)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::NotFound {
                     ChannelError::NotFound {
                         path: path.to_path_buf(),
                     }
+                } else if e.raw_os_error() == Some(libc::ELOOP) && is_symlink(path) {
+                    ChannelError::Untrusted {
+                        path: path.to_path_buf(),
+                        source: TrustError::Symlink,
+                    }
                 } else {
                     ChannelError::io(path, "open the channel", e)
                 }
             })?;
+        // `fstat` of the descriptor: what is checked is what gets mapped.
         let metadata = file
             .metadata()
             .map_err(|e| ChannelError::io(path, "read the channel's metadata", e))?;
         if !metadata.is_file() {
             let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
             return Err(ChannelError::io(path, "open the channel", e));
+        }
+        if trust == Trust::OwnerOnly {
+            trust::check(&metadata).map_err(|source| ChannelError::Untrusted {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
         let file_len = metadata.len();
         let header_error = |source| ChannelError::Header {
@@ -154,7 +212,8 @@ impl ShmReader {
     /// Opens the channel at `path`, waiting up to `timeout` for it to
     /// appear: for a reader started before its writer.
     ///
-    /// Only a missing channel is waited for; a damaged one fails at once.
+    /// Only a missing channel is waited for; a damaged one, or one that
+    /// [`open`](Self::open) does not trust, fails at once.
     /// Past the deadline it returns [`ChannelError::Timeout`].
     ///
     /// # Example
@@ -169,10 +228,12 @@ impl ShmReader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_timeout(path: impl AsRef<Path>, timeout: Duration) -> Result<Self, ChannelError> {
-        match Instant::now().checked_add(timeout) {
-            Some(deadline) => Self::open_until(path, deadline),
-            None => Self::open_waiting(path.as_ref(), None),
-        }
+        Self::open_waiting(
+            path.as_ref(),
+            deadline_after(timeout),
+            Trust::OwnerOnly,
+            None,
+        )
     }
 
     /// Opens the channel at `path`, waiting until `deadline` for it to
@@ -193,14 +254,132 @@ impl ShmReader {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_until(path: impl AsRef<Path>, deadline: Instant) -> Result<Self, ChannelError> {
-        Self::open_waiting(path.as_ref(), Some(deadline))
+        Self::open_waiting(path.as_ref(), Some(deadline), Trust::OwnerOnly, None)
     }
 
-    fn open_waiting(path: &Path, deadline: Option<Instant>) -> Result<Self, ChannelError> {
+    /// Opens the channel at `path` read-only, like [`open`](Self::open),
+    /// but also a file that other users may write: one owned by another
+    /// user, or whose mode lets group or others write it. A symbolic link
+    /// is still refused.
+    ///
+    /// # Safety
+    ///
+    /// As for every file mapping (memmap2 states the same contract): the
+    /// file must not be modified, in or out of process, while it is mapped,
+    /// except by this channel's kekbit writer, and nobody may truncate it.
+    /// That holds until the returned `ShmReader` and every record borrowed
+    /// from it are dropped. Another process writing the file could change
+    /// a record under its `&[u8]` borrow; truncating it turns a read past
+    /// the new end into `SIGBUS`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::ChannelConfig;
+    /// use kekbit_std::{ShmReader, WriterOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("team.kekbit");
+    /// // Group members may write this channel too.
+    /// let mut writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .mode(0o660)
+    ///     .create(&path)?;
+    /// writer.write(b"shared")?;
+    /// // SAFETY: only `writer` writes the file, and nobody truncates it.
+    /// let channel = unsafe { ShmReader::open_shared(&path)? };
+    /// assert_eq!(channel.reader()?.try_read()?, Some(&b"shared"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_shared(path: impl AsRef<Path>) -> Result<Self, ChannelError> {
+        Self::open_as(path.as_ref(), Trust::Shared)
+    }
+
+    /// Opens a channel that other users may write, waiting up to `timeout`
+    /// for it to appear: [`open_timeout`](Self::open_timeout) for the files
+    /// [`open_shared`](Self::open_shared) opens.
+    ///
+    /// # Safety
+    ///
+    /// The contract of [`open_shared`](Self::open_shared): while the
+    /// returned `ShmReader` or a record borrowed from it lives, nobody but
+    /// this channel's kekbit writer modifies the file, and nobody
+    /// truncates it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use kekbit_std::{ChannelError, ShmReader};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let late = dir.path().join("late.kekbit");
+    /// // SAFETY: no channel appears, so nothing is ever mapped.
+    /// let err = unsafe { ShmReader::open_shared_timeout(&late, Duration::from_millis(20)) };
+    /// assert!(matches!(err, Err(ChannelError::Timeout { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_shared_timeout(
+        path: impl AsRef<Path>,
+        timeout: Duration,
+    ) -> Result<Self, ChannelError> {
+        Self::open_waiting(path.as_ref(), deadline_after(timeout), Trust::Shared, None)
+    }
+
+    /// Opens a channel that other users may write, waiting until
+    /// `deadline` for it to appear: [`open_until`](Self::open_until) for
+    /// the files [`open_shared`](Self::open_shared) opens.
+    ///
+    /// # Safety
+    ///
+    /// The contract of [`open_shared`](Self::open_shared): while the
+    /// returned `ShmReader` or a record borrowed from it lives, nobody but
+    /// this channel's kekbit writer modifies the file, and nobody
+    /// truncates it.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use kekbit_nostd::ChannelConfig;
+    /// use kekbit_std::{ShmReader, WriterOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("c.kekbit");
+    /// let _writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .mode(0o664)
+    ///     .create(&path)?;
+    /// let deadline = Instant::now() + Duration::from_secs(1);
+    /// // SAFETY: only `_writer` writes the file, and nobody truncates it.
+    /// let channel = unsafe { ShmReader::open_shared_until(&path, deadline)? };
+    /// assert_eq!(channel.header().capacity_bytes, 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub unsafe fn open_shared_until(
+        path: impl AsRef<Path>,
+        deadline: Instant,
+    ) -> Result<Self, ChannelError> {
+        Self::open_waiting(path.as_ref(), Some(deadline), Trust::Shared, None)
+    }
+
+    /// Opens the channel at `path` as `trust` allows, waiting until
+    /// `deadline` (or for ever) for it, and for `root`'s layout if given,
+    /// to appear.
+    fn open_waiting(
+        path: &Path,
+        deadline: Option<Instant>,
+        trust: Trust,
+        root: Option<&Path>,
+    ) -> Result<Self, ChannelError> {
         let start = Instant::now();
         let mut pause = Duration::from_micros(100);
+        let attempt = || {
+            if let Some(root) = root {
+                check_layout(root, path)?;
+            }
+            Self::open_as(path, trust)
+        };
         loop {
-            match Self::open(path) {
+            match attempt() {
                 Err(ChannelError::NotFound { path }) => {
                     let now = Instant::now();
                     if deadline.is_some_and(|d| now >= d) {
@@ -310,20 +489,30 @@ impl ShmReader {
 /// Opens channel `channel_id` under `root` read-only, failing at once if it
 /// does not exist: kekbit 0.3's entry point.
 ///
+/// The root and the channel's folder in it must be folders that nobody but
+/// this user or root can change (see [`default_root`](crate::default_root)),
+/// and the file must pass [`ShmReader::open`]'s check; otherwise
+/// [`ChannelError::Untrusted`] names the one that failed.
+///
 /// # Example
 ///
 /// ```
 /// use kekbit_std::{ChannelError, shm_reader};
-/// let root = tempfile::tempdir()?;
-/// assert!(matches!(shm_reader(root.path(), 9), Err(ChannelError::NotFound { .. })));
+/// let tmp = tempfile::tempdir()?;
+/// let root = tmp.path().join("kekbit"); // not made yet
+/// assert!(matches!(shm_reader(&root, 9), Err(ChannelError::NotFound { .. })));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn shm_reader(root: &Path, channel_id: u64) -> Result<ShmReader, ChannelError> {
-    ShmReader::open(storage_path(root, channel_id))
+    let path = storage_path(root, channel_id);
+    check_layout(root, &path)?;
+    ShmReader::open(path)
 }
 
 /// Opens channel `channel_id` under `root` read-only, waiting up to
-/// `timeout` for its writer to create it.
+/// `timeout` for its writer to create it (and its folders). The root, the
+/// channel's folder and the file are checked as by [`shm_reader`]; one
+/// that fails the check is refused at once.
 ///
 /// # Example
 ///
@@ -332,13 +521,15 @@ pub fn shm_reader(root: &Path, channel_id: u64) -> Result<ShmReader, ChannelErro
 /// use kekbit_nostd::ChannelConfig;
 /// use kekbit_std::{shm_writer, try_shm_reader};
 ///
-/// let root = tempfile::tempdir()?;
-/// let path = root.path().to_path_buf();
+/// let tmp = tempfile::tempdir()?;
+/// let root = tmp.path().join("kekbit");
+/// let writer_root = root.clone();
 /// let writer = std::thread::spawn(move || {
 ///     std::thread::sleep(Duration::from_millis(20));
-///     shm_writer(&path, &ChannelConfig::new(5).capacity_bytes(4096)).map(drop)
+///     shm_writer(&writer_root, &ChannelConfig::new(5).capacity_bytes(4096)).map(drop)
 /// });
-/// let channel = try_shm_reader(root.path(), 5, Duration::from_secs(10))?;
+/// // Waits for the root, the channel's folder and the file to appear.
+/// let channel = try_shm_reader(&root, 5, Duration::from_secs(10))?;
 /// assert_eq!(channel.header().channel_id, 5);
 /// writer.join().unwrap()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -348,7 +539,27 @@ pub fn try_shm_reader(
     channel_id: u64,
     timeout: Duration,
 ) -> Result<ShmReader, ChannelError> {
-    ShmReader::open_timeout(storage_path(root, channel_id), timeout)
+    let path = storage_path(root, channel_id);
+    ShmReader::open_waiting(&path, deadline_after(timeout), Trust::OwnerOnly, Some(root))
+}
+
+/// Which files an open maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// Only what nobody but this user or root can write: the safe opens.
+    OwnerOnly,
+    /// Also what other users may write: the `unsafe` `_shared` opens.
+    Shared,
+}
+
+/// `timeout` from now; `None` (for ever) past what `Instant` can hold.
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Whether `path` itself is a symbolic link (not followed).
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// Opens the channel file at `path` read-only, failing at once; the same
@@ -803,6 +1014,184 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn effective_uid() -> u32 {
+        // SAFETY: `geteuid` takes no arguments, touches no memory and
+        // cannot fail.
+        unsafe { libc::geteuid() }
+    }
+
+    /// Every safe way to open the file at `path`. The waiting ones wait a
+    /// minute for a missing file: a refused one must fail at once.
+    fn every_safe_open(path: &Path) -> Vec<Result<ShmReader, ChannelError>> {
+        let minute = Duration::from_secs(60);
+        vec![
+            ShmReader::open(path),
+            ShmReader::open_timeout(path, minute),
+            ShmReader::open_until(path, Instant::now() + minute),
+            open_reader(path),
+        ]
+    }
+
+    /// Every `unsafe` way, whose contract the caller keeps.
+    ///
+    /// # Safety
+    ///
+    /// That of [`ShmReader::open_shared`], for the file at `path`.
+    unsafe fn every_shared_open(path: &Path) -> Vec<Result<ShmReader, ChannelError>> {
+        let minute = Duration::from_secs(60);
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            vec![
+                ShmReader::open_shared(path),
+                ShmReader::open_shared_timeout(path, minute),
+                ShmReader::open_shared_until(path, Instant::now() + minute),
+            ]
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn only_a_file_that_only_this_user_can_write_opens_safely() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        // Creating a channel that the group may write is allowed.
+        let mut writer = crate::WriterOptions::new(config())
+            .mode(0o660)
+            .create(&path)
+            .unwrap();
+        writer.write(b"shared").unwrap();
+        let started = Instant::now();
+        for mode in [0o660, 0o620, 0o602, 0o666, 0o622, 0o1664, 0o4620] {
+            set_mode(&path, mode);
+            for result in every_safe_open(&path) {
+                let err = result.expect_err("opened a file others may write");
+                assert!(
+                    matches!(err, ChannelError::Untrusted {
+                        source: TrustError::Writable { mode: m }, ..
+                    } if m == mode),
+                    "{mode:o}: {err}"
+                );
+                assert_eq!(err.path(), path);
+                assert!(
+                    err.to_string().contains(&format!("mode {mode:04o}")),
+                    "{err}"
+                );
+            }
+            // SAFETY: only `writer` writes the file; nobody truncates it.
+            for result in unsafe { every_shared_open(&path) } {
+                let channel = result.unwrap();
+                let mut reader = channel.reader().unwrap();
+                assert_eq!(reader.try_read().unwrap(), Some(&b"shared"[..]));
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a refusal waited"
+        );
+        for mode in [0o600, 0o644, 0o640, 0o604, 0o400, 0o444, 0o000] {
+            set_mode(&path, mode);
+            for result in every_safe_open(&path) {
+                let channel = result.unwrap_or_else(|e| panic!("{mode:o}: {e}"));
+                assert_eq!(channel.header().capacity_bytes, 4096);
+            }
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_symbolic_link_is_refused_by_every_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let _writer = ShmWriter::create(&path, &config()).unwrap();
+        let link = dir.path().join("link.kekbit");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let dangling = dir.path().join("dangling.kekbit");
+        std::os::unix::fs::symlink(dir.path().join("missing"), &dangling).unwrap();
+        let started = Instant::now();
+        for link in [&link, &dangling] {
+            // SAFETY: nothing but `_writer` writes the channel, and the
+            // opens must fail before mapping anything.
+            let shared = unsafe { every_shared_open(link) };
+            for result in every_safe_open(link).into_iter().chain(shared) {
+                let err = result.expect_err("followed a symbolic link");
+                assert!(
+                    matches!(
+                        err,
+                        ChannelError::Untrusted {
+                            source: TrustError::Symlink,
+                            ..
+                        }
+                    ),
+                    "{}: {err}",
+                    link.display()
+                );
+                assert_eq!(err.path(), link);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a refusal waited"
+        );
+        // Links to folders on the way are followed: only the file itself
+        // must not be one.
+        let alias = dir.path().join("alias");
+        std::os::unix::fs::symlink(dir.path(), &alias).unwrap();
+        ShmReader::open(alias.join("c.kekbit")).unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files, changes owners
+    fn a_file_another_user_owns_is_refused() {
+        let ours = effective_uid();
+        if ours != 0 {
+            // Only root can give a file away; tests/tests/permissions.rs
+            // covers the other users' view as well.
+            eprintln!("skipped: needs root to make a file another user owns");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let mut writer = ShmWriter::create(&path, &config()).unwrap();
+        writer.write(b"theirs").unwrap();
+        // Owned by `nobody`, and only the owner may write it.
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        for result in every_safe_open(&path) {
+            let err = result.expect_err("opened a file another user owns");
+            assert!(
+                matches!(
+                    err,
+                    ChannelError::Untrusted {
+                        source: TrustError::Owner {
+                            owner_uid: 65534,
+                            our_uid: 0
+                        },
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+        }
+        // SAFETY: only `writer` writes the file; nobody truncates it.
+        for result in unsafe { every_shared_open(&path) } {
+            let channel = result.unwrap();
+            assert_eq!(
+                channel.reader().unwrap().try_read().unwrap(),
+                Some(&b"theirs"[..])
+            );
+        }
+        // Root owns it: trusted, as this user and as root.
+        std::os::unix::fs::chown(&path, Some(0), None).unwrap();
+        for result in every_safe_open(&path) {
+            result.unwrap();
+        }
     }
 
     #[test]

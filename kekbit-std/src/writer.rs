@@ -12,7 +12,8 @@ use kekbit_nostd::{ChannelConfig, Clock, Encode, Handler, Header, TickUnit, Writ
 use crate::clock::{SystemClock, coarse_nanos};
 use crate::durability::Durability;
 use crate::error::ChannelError;
-use crate::location::storage_path;
+use crate::fault::{self, Step};
+use crate::location::{folder_mode, make_folders, prepare_layout, storage_path};
 use crate::mapping::MappedRegion;
 
 /// The record area of a channel whose configuration leaves it unset: 1 MiB.
@@ -39,7 +40,7 @@ pub const DEFAULT_MODE: u32 = 0o600;
 /// let mut writer = WriterOptions::new(config)
 ///     .mode(0o640)
 ///     .durability(Durability::OnClose)
-///     .create_in(dir.path())?;
+///     .create_in(dir.path().join("channels"))?;
 /// writer.write(b"hello")?;
 ///
 /// let channel = ShmReader::open(writer.path())?;
@@ -53,6 +54,7 @@ pub struct WriterOptions {
     mode: u32,
     prefault: bool,
     durability: Durability,
+    create_parents: bool,
 }
 
 impl WriterOptions {
@@ -67,11 +69,41 @@ impl WriterOptions {
             mode: DEFAULT_MODE,
             prefault: true,
             durability: Durability::None,
+            create_parents: false,
         }
     }
 
     /// Sets the new file's permission bits exactly (the umask does not
     /// apply), e.g. `0o644` to let other users read the channel.
+    ///
+    /// Folders made for the channel (the id layout's under a root, or with
+    /// [`create_parents`](Self::create_parents)) get read and search
+    /// permission for whoever may read the file, and write permission for
+    /// its owner only: `0700` for the default `0600`, `0750` for `0640`.
+    ///
+    /// A mode that lets group or others write the file (`0o660`) shares the
+    /// file with them: readers can then open it only with the `unsafe`
+    /// [`ShmReader::open_shared`](crate::ShmReader::open_shared), whose
+    /// contract is that nobody but this writer writes it. The writer itself
+    /// relies on the same: another process writing the file could change
+    /// the bytes of a [`Grant`] under its `&mut [u8]`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{ShmReader, WriterOptions};
+    /// # let dir = tempfile::tempdir()?;
+    /// use std::os::unix::fs::PermissionsExt;
+    ///
+    /// let writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .mode(0o640) // the group may read it
+    ///     .create_in(dir.path().join("channels"))?;
+    /// let folder = writer.path().parent().unwrap();
+    /// assert_eq!(std::fs::metadata(folder)?.permissions().mode() & 0o777, 0o750);
+    /// assert!(ShmReader::open(writer.path()).is_ok()); // nobody else may write it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode & 0o7777;
@@ -114,15 +146,40 @@ impl WriterOptions {
         self
     }
 
+    /// Whether [`create`](Self::create) makes the missing folders of an
+    /// explicit path, as `mkdir -p` does; off by default.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::WriterOptions;
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("new/folders/c.kekbit");
+    /// let writer = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096))
+    ///     .create_parents(true)
+    ///     .create(&path)?;
+    /// assert!(path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn create_parents(mut self, on: bool) -> Self {
+        self.create_parents = on;
+        self
+    }
+
     /// The core configuration these options create channels with.
     pub fn config(&self) -> &ChannelConfig {
         &self.config
     }
 
     /// Creates channel `config.channel_id` under `root`, at
-    /// [`storage_path`]`(root, id)`.
+    /// [`storage_path`]`(root, id)`, making the root and the channel's
+    /// folder if they are missing.
     pub fn create_in(&self, root: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
-        self.create(storage_path(root.as_ref(), self.config.channel_id))
+        let root = root.as_ref();
+        let path = storage_path(root, self.config.channel_id);
+        self.create_at(&path, Folders::Layout { root })
     }
 
     /// Creates a channel file at `path` and returns its writer.
@@ -132,7 +189,21 @@ impl WriterOptions {
     /// never replaces an existing file: a reader that finds `path` always
     /// finds a complete channel, and of two racing creators exactly one
     /// succeeds; the other gets [`ChannelError::AlreadyExists`]. There is no
-    /// lock file. Missing folders are created.
+    /// lock file.
+    ///
+    /// The folder must exist: a missing one is
+    /// [`ChannelError::FolderNotFound`], so a typing error in the path
+    /// creates nothing. [`create_parents`](Self::create_parents) makes
+    /// missing folders, as `mkdir -p` does.
+    ///
+    /// A failed `create` never leaves a channel at `path`, so it can be
+    /// retried. Every step that can fail runs before the link, except the
+    /// `fsync` of the folders that must follow it (under a [`Durability`]
+    /// that syncs at creation); if that fails, the name is removed again
+    /// before the error is returned, and the error says so. Should even
+    /// the removal fail, `create` succeeds, since the channel is there and
+    /// works, and every flush (and `close`) reports that its folder could
+    /// not be synced.
     ///
     /// If the process dies between the link and the removal of the
     /// temporary name, a hidden `.*.tmp` file is left in the folder. Errors
@@ -145,13 +216,26 @@ impl WriterOptions {
     /// # use kekbit_std::{ChannelError, WriterOptions};
     /// # let dir = tempfile::tempdir()?;
     /// let options = WriterOptions::new(ChannelConfig::new(1).capacity_bytes(4096));
-    /// let path = dir.path().join("nested/folders/c.kekbit");
+    /// let path = dir.path().join("c.kekbit");
     /// let _writer = options.create(&path)?;
     /// assert!(matches!(options.create(&path), Err(ChannelError::AlreadyExists { .. })));
+    ///
+    /// let typo = dir.path().join("no/such/folder/c.kekbit");
+    /// assert!(matches!(options.create(&typo), Err(ChannelError::FolderNotFound { .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create(&self, path: impl AsRef<Path>) -> Result<ShmWriter, ChannelError> {
-        let path = path.as_ref();
+        let folders = if self.create_parents {
+            Folders::Make
+        } else {
+            Folders::MustExist
+        };
+        self.create_at(path.as_ref(), folders)
+    }
+
+    /// Creates the channel at `path`, in a folder that `folders` says how
+    /// to find or make.
+    fn create_at(&self, path: &Path, folders: Folders<'_>) -> Result<ShmWriter, ChannelError> {
         let mut config = self.config;
         if config.capacity_bytes.is_none() {
             config.capacity_bytes = Some(DEFAULT_CAPACITY_BYTES);
@@ -182,13 +266,23 @@ impl WriterOptions {
                 source,
             })?;
 
-        let folder = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
+        let folder = parent_folder(path);
+        let folders = match folders {
+            Folders::MustExist => {
+                require_folder(path, folder)?;
+                vec![folder.to_path_buf()]
+            }
+            Folders::Make => {
+                let folders = folders_to_sync(folder);
+                make_folders(folder, folder_mode(self.mode))?;
+                folders
+            }
+            Folders::Layout { root } => {
+                let folders = folders_to_sync(folder);
+                prepare_layout(root, folder, folder_mode(self.mode))?;
+                folders
+            }
         };
-        let folders = folders_to_sync(folder);
-        fs::create_dir_all(folder)
-            .map_err(|e| ChannelError::io(folder, "create the channel folder", e))?;
         if fs::symlink_metadata(path).is_ok() {
             return Err(ChannelError::AlreadyExists {
                 path: path.to_path_buf(),
@@ -221,21 +315,42 @@ impl WriterOptions {
                 source,
             }
         })?;
-        if self.durability.flushes() {
+        let creation = Creation { file, folders };
+        // Everything that can fail is done before the link, which makes the
+        // channel visible, except the folders' fsync: only it can make the
+        // link durable, so it must come after. If it fails, the name goes.
+        let creation = if self.durability.flushes() {
             flusher
                 .flush_range(0, file_len)
                 .map_err(|e| ChannelError::io(path, "flush the new channel", e))?;
-            file.sync_all()
+            creation
+                .file
+                .sync_all()
                 .map_err(|e| ChannelError::io(path, "sync the new channel", e))?;
-        }
-
-        temp.publish(path)?;
-        let mut unsynced_creation = Some(Creation { file, folders });
-        if self.durability.flushes() {
-            if let Some(creation) = unsynced_creation.take() {
-                creation.sync(path)?;
+            let folders = creation.open_folders()?;
+            temp.publish(path)?;
+            match sync_folders(&folders) {
+                Ok(()) => CreationSync::Done,
+                Err((folder, e)) => match unpublish(path, &creation.file) {
+                    Ok(()) => {
+                        return Err(ChannelError::io(
+                            path,
+                            "sync the folder naming the new channel (the channel was removed again)",
+                            e,
+                        ));
+                    }
+                    // The channel stays visible, so creation succeeds; the
+                    // failure is reported by every flush instead.
+                    Err(_) => CreationSync::Failed {
+                        folder: folder.to_path_buf(),
+                        error: copy_error(&e),
+                    },
+                },
             }
-        }
+        } else {
+            temp.publish(path)?;
+            CreationSync::Pending(creation)
+        };
         let header = *writer.header();
         Ok(ShmWriter {
             writer,
@@ -246,7 +361,7 @@ impl WriterOptions {
                 end: HEADER_LEN,
                 unsynced_records: 0,
                 unsynced_bytes: 0,
-                unsynced_creation,
+                creation,
                 path: path.to_path_buf(),
             },
             pacer: Pacer::new(&header),
@@ -264,15 +379,54 @@ impl WriterOptions {
 /// use kekbit_nostd::ChannelConfig;
 /// use kekbit_std::{shm_reader, shm_writer};
 ///
-/// let root = tempfile::tempdir()?;
-/// let mut writer = shm_writer(root.path(), &ChannelConfig::new(42).capacity_bytes(4096))?;
+/// let tmp = tempfile::tempdir()?;
+/// let root = tmp.path().join("kekbit"); // made 0700
+/// let mut writer = shm_writer(&root, &ChannelConfig::new(42).capacity_bytes(4096))?;
 /// writer.write(b"ping")?;
-/// let channel = shm_reader(root.path(), 42)?;
+/// let channel = shm_reader(&root, 42)?;
 /// assert_eq!(channel.reader()?.try_read()?, Some(&b"ping"[..]));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn shm_writer(root: &Path, config: &ChannelConfig) -> Result<ShmWriter, ChannelError> {
     WriterOptions::new(*config).create_in(root)
+}
+
+/// Where a new channel's folder comes from.
+enum Folders<'a> {
+    /// It must exist (an explicit path).
+    MustExist,
+    /// Missing ones are made, as `mkdir -p` does
+    /// ([`WriterOptions::create_parents`]).
+    Make,
+    /// The id layout under `root`: missing folders are made, and the root
+    /// and the channel's folder must pass the trust check.
+    Layout { root: &'a Path },
+}
+
+/// The folder a channel at `path` goes in: its parent, or the working
+/// folder for a bare file name.
+fn parent_folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Checks that `folder`, where the channel at `path` goes, exists.
+fn require_folder(path: &Path, folder: &Path) -> Result<(), ChannelError> {
+    match fs::metadata(folder) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(ChannelError::io(
+            folder,
+            "create a channel in it",
+            io::Error::new(io::ErrorKind::NotADirectory, "not a folder"),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ChannelError::FolderNotFound {
+            path: path.to_path_buf(),
+            folder: folder.to_path_buf(),
+        }),
+        Err(e) => Err(ChannelError::io(folder, "find the channel folder", e)),
+    }
 }
 
 /// The folders whose entries name a channel in `folder`: `folder` itself,
@@ -305,19 +459,84 @@ struct Creation {
 }
 
 impl Creation {
+    /// Opens every folder to sync. Done before the link where the sync
+    /// follows it at once, so that no open can fail once the channel is
+    /// visible.
+    fn open_folders(&self) -> Result<Vec<(&Path, File)>, ChannelError> {
+        self.folders
+            .iter()
+            .map(|folder| {
+                File::open(folder)
+                    .map(|dir| (folder.as_path(), dir))
+                    .map_err(|e| ChannelError::io(folder, "open the channel folder to sync it", e))
+            })
+            .collect()
+    }
+
     /// Syncs the file (`fsync` also writes back pages dirtied through the
     /// mapping), then the folders, so a name never survives without its file.
     fn sync(&self, path: &Path) -> Result<(), ChannelError> {
         self.file
             .sync_all()
             .map_err(|e| ChannelError::io(path, "sync the new channel", e))?;
-        for folder in &self.folders {
-            File::open(folder)
-                .and_then(|dir| dir.sync_all())
-                .map_err(|e| ChannelError::io(folder, "sync the channel folder", e))?;
-        }
-        Ok(())
+        sync_folders(&self.open_folders()?)
+            .map_err(|(folder, e)| ChannelError::io(folder, "sync the channel folder", e))
     }
+}
+
+/// `fsync`s each folder; on failure, which one and why.
+fn sync_folders<'a>(folders: &[(&'a Path, File)]) -> Result<(), (&'a Path, io::Error)> {
+    for (folder, dir) in folders {
+        fault::check(Step::FolderSync)
+            .and_then(|()| dir.sync_all())
+            .map_err(|e| (*folder, e))?;
+    }
+    Ok(())
+}
+
+/// Removes `path` if it still names `file`: undoes a publication whose
+/// folder sync failed. A name that now points elsewhere is left alone, and
+/// shows no channel of ours.
+fn unpublish(path: &Path, file: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    fault::check(Step::Unpublish)?;
+    let ours = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(named) if named.dev() == ours.dev() && named.ino() == ours.ino() => {
+            fs::remove_file(path)
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// An equal `io::Error`, since it is not `Clone`: to report a failure again.
+fn copy_error(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// Whether a channel's creation (its file and the folder entries naming
+/// it) has reached the device.
+enum CreationSync {
+    /// Synced when it was created.
+    Done,
+    /// Under [`Durability::None`]: left to the first flush.
+    Pending(Creation),
+    /// A folder's sync failed after the channel became visible, and its
+    /// name could not be removed again. The channel works, but every flush
+    /// reports this: its name may not survive power loss, and a second
+    /// `fsync` after a failed one can report success without having
+    /// written anything.
+    Failed {
+        /// The folder whose sync failed.
+        folder: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
 }
 
 /// Allocates the file's blocks (tmpfs pages) now, so that a full file
@@ -385,6 +604,13 @@ impl TempFile {
                 // A stale file from a dead process with our pid: try the next name.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
                     attempts += 1;
+                }
+                // The folder went away since it was checked or made.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(ChannelError::FolderNotFound {
+                        path: path.to_path_buf(),
+                        folder: parent_folder(path).to_path_buf(),
+                    });
                 }
                 Err(e) => return Err(ChannelError::io(path, "create the channel file", e)),
             }
@@ -478,9 +704,9 @@ struct Tail {
     end: usize,
     unsynced_records: u64,
     unsynced_bytes: u64,
-    /// Set while the channel's header and name may not be on the device:
-    /// under [`Durability::None`], until the first flush.
-    unsynced_creation: Option<Creation>,
+    /// Whether the channel's header and name are on the device; under
+    /// [`Durability::None`] they are not until the first flush.
+    creation: CreationSync,
     path: PathBuf,
 }
 
@@ -508,9 +734,19 @@ impl Tail {
         self.flusher
             .flush_range(self.synced_from, to.saturating_sub(self.synced_from))
             .map_err(|e| ChannelError::io(&self.path, "flush the channel", e))?;
-        if let Some(creation) = &self.unsynced_creation {
-            creation.sync(&self.path)?;
-            self.unsynced_creation = None;
+        match &self.creation {
+            CreationSync::Done => {}
+            CreationSync::Pending(creation) => {
+                creation.sync(&self.path)?;
+                self.creation = CreationSync::Done;
+            }
+            CreationSync::Failed { folder, error } => {
+                return Err(ChannelError::io(
+                    folder,
+                    "sync the channel folder when the channel was created (its name may not survive power loss)",
+                    copy_error(error),
+                ));
+            }
         }
         // The commit word at `end` will change again: flush from there next.
         self.synced_from = self.end;
@@ -1004,6 +1240,55 @@ mod tests {
 
     #[test]
     #[cfg_attr(miri, ignore)] // maps files
+    fn an_explicit_path_needs_its_folder_unless_asked_to_make_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo/dir/c.kekbit");
+        for options in [
+            WriterOptions::new(small()),
+            WriterOptions::new(small()).durability(Durability::OnClose),
+        ] {
+            let result = options.create(&path);
+            assert!(
+                !dir.path().join("typo").exists(),
+                "create made the folders of an explicit path ({result:?})"
+            );
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, ChannelError::FolderNotFound { folder, .. }
+                    if *folder == dir.path().join("typo/dir")),
+                "{err}"
+            );
+            assert_eq!(err.path(), path);
+            assert!(err.to_string().contains("typo/dir does not exist"), "{err}");
+        }
+        let err = ShmWriter::create(&path, &small()).unwrap_err();
+        assert!(matches!(err, ChannelError::FolderNotFound { .. }), "{err}");
+        assert!(names_in(dir.path()).is_empty());
+
+        // As `mkdir -p` does, when asked.
+        let writer = WriterOptions::new(small())
+            .create_parents(true)
+            .create(&path)
+            .unwrap();
+        assert_eq!(writer.path(), path);
+        assert_eq!(names_in(&dir.path().join("typo/dir")), ["c.kekbit"]);
+
+        // The id layout under a root makes its folders by default.
+        let root = dir.path().join("new/root");
+        let writer = WriterOptions::new(small()).create_in(&root).unwrap();
+        assert!(writer.path().starts_with(&root));
+        assert!(writer.path().exists());
+    }
+
+    #[test]
+    fn a_bare_file_name_goes_in_the_working_folder() {
+        assert_eq!(parent_folder(Path::new("c.kekbit")), Path::new("."));
+        assert_eq!(parent_folder(Path::new("a/c.kekbit")), Path::new("a"));
+        assert_eq!(parent_folder(Path::new("/c.kekbit")), Path::new("/"));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
     fn a_name_as_long_as_the_file_system_allows_is_a_channel() {
         let dir = tempfile::tempdir().unwrap();
         let name = format!("{}.kekbit", "n".repeat(255 - 7));
@@ -1169,17 +1454,91 @@ mod tests {
             .durability(Durability::OnClose)
             .create_in(&root)
             .unwrap();
-        assert!(synced.tail.unsynced_creation.is_none());
+        assert!(matches!(synced.tail.creation, CreationSync::Done));
         drop(synced);
         fs::remove_file(&path).unwrap();
 
         // `None` leaves it to the first flush: the header and the name too.
         let mut lazy = WriterOptions::new(config).create_in(&root).unwrap();
-        let pending = lazy.tail.unsynced_creation.as_ref().unwrap();
+        let CreationSync::Pending(pending) = &lazy.tail.creation else {
+            panic!("creation synced under `Durability::None`");
+        };
         assert_eq!(pending.folders, [folder]);
         lazy.write(b"durable").unwrap();
         lazy.flush().unwrap();
-        assert!(lazy.tail.unsynced_creation.is_none());
+        assert!(matches!(lazy.tail.creation, CreationSync::Done));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_create_that_fails_after_the_link_leaves_no_channel_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let options = WriterOptions::new(small()).durability(Durability::OnClose);
+        // The folder's fsync, which must follow the link, fails.
+        fault::armed::arm(Step::FolderSync);
+        let err = options.create(&path).unwrap_err();
+        assert!(fault::armed::all_fired(), "the folder was never synced");
+        assert!(
+            names_in(dir.path()).is_empty(),
+            "a failed create ({err}) left {:?}",
+            names_in(dir.path())
+        );
+        assert!(matches!(err, ChannelError::Io { .. }), "{err}");
+        assert_eq!(err.path(), path, "{err}");
+        assert!(err.to_string().contains("removed again"), "{err}");
+        // So a retry creates the channel, rather than meeting `AlreadyExists`.
+        let mut writer = options.create(&path).unwrap();
+        writer.write(b"second try").unwrap();
+        writer.close().unwrap();
+        let channel = ShmReader::open(&path).unwrap();
+        assert_eq!(
+            channel.reader().unwrap().try_read().unwrap(),
+            Some(&b"second try"[..])
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_channel_that_cannot_be_removed_again_is_created_and_every_flush_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        fault::armed::arm(Step::FolderSync);
+        fault::armed::arm(Step::Unpublish);
+        // The channel stays visible, so creation must not report failure.
+        let mut writer = WriterOptions::new(small())
+            .durability(Durability::EveryRecord)
+            .create(&path)
+            .unwrap();
+        assert!(fault::armed::all_fired());
+        assert_eq!(names_in(dir.path()), ["c.kekbit"]);
+        // It works, but never claims a durability it could not get.
+        let err = writer.write(b"published, not durable").unwrap_err();
+        assert!(matches!(err, ChannelError::Io { .. }), "{err}");
+        assert_eq!(err.path(), dir.path(), "names the folder: {err}");
+        assert!(err.to_string().contains("power loss"), "{err}");
+        assert!(writer.flush().is_err());
+        let channel = ShmReader::open(&path).unwrap();
+        let mut reader = channel.reader().unwrap();
+        assert_eq!(
+            reader.try_read().unwrap(),
+            Some(&b"published, not durable"[..])
+        );
+        assert!(writer.close().is_err());
+        assert!(reader.try_read().unwrap_err().is_end());
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // maps files
+    fn a_name_that_no_longer_shows_the_channel_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.kekbit");
+        let other = tempfile::tempfile().unwrap();
+        fs::write(&path, b"not ours").unwrap();
+        unpublish(&path, &other).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"not ours");
+        fs::remove_file(&path).unwrap();
+        unpublish(&path, &other).unwrap();
     }
 
     #[test]

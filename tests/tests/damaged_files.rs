@@ -2,6 +2,7 @@
 //! each give a typed error: never a panic, never a fault. Each damaged file
 //! is opened by a separate helper process, which reports the error's type.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use kekbit_nostd::format::{HEADER_LEN, IMMUTABLE_HEADER_LEN};
@@ -53,6 +54,9 @@ fn damaged_files_give_typed_errors() {
     let path = dir.join("damaged.kekbit");
     let check = |content: &[u8], expected: &str, what: &str| {
         std::fs::write(&path, content).unwrap();
+        // Only we may write it, whatever the umask: else it is refused
+        // before its bytes are looked at.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let outcome = open(&path);
         assert!(
             outcome.starts_with(expected),

@@ -1,6 +1,8 @@
-//! Processes creating the same channel at the same instant: exactly one
-//! succeeds, the others get `AlreadyExists`, and no temporary file is left.
+//! Processes creating the same channel at the same instant (and, with
+//! `create_parents`, its folder): exactly one succeeds, the others get
+//! `AlreadyExists`, and no temporary file is left.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,6 +22,11 @@ fn exactly_one_creator_wins() {
     let dir = scratch_dir("racing-creators");
     for round in 0..ROUNDS {
         let path = dir.join(format!("round-{round}/contested.kekbit"));
+        // In odd rounds the creators race to make the folder as well.
+        let parents = round % 2 == 1;
+        if !parents {
+            std::fs::create_dir(path.parent().unwrap()).unwrap();
+        }
         // Every creator spins until the same instant, then creates.
         let start = SystemTime::now() + Duration::from_millis(300);
         let start = start
@@ -31,6 +38,7 @@ fn exactly_one_creator_wins() {
             .map(|_| {
                 helper()
                     .args(["create", path.to_str().unwrap(), &start])
+                    .args(parents.then_some("parents"))
                     .stdout(Stdio::piped())
                     .spawn()
                     .expect("spawn a creator")
@@ -62,6 +70,13 @@ fn exactly_one_creator_wins() {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(entries, ["contested.kekbit"], "round {round}: leftovers");
+        if parents {
+            let mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o7777, 0o700, "round {round}: the folder made");
+        }
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -13,7 +13,7 @@ use crate::output::write_record;
 /// Runs `kekbit cat`.
 pub fn run(args: &CatArgs) -> CliResult {
     let path = args.path.as_path();
-    let channel = inspect::open(path)?;
+    let channel = inspect::open(path, args.shared)?;
     let mut reader = inspect::reader(&channel)?;
     if let Some(position) = args.from {
         reader.seek(position).map_err(|e| {

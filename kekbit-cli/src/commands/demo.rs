@@ -96,7 +96,7 @@ pub fn run(args: &DemoArgs) -> CliResult {
     let mut writer_cmd = Command::new(&exe);
     writer_cmd
         .arg("demo-writer")
-        .arg(&path)
+        .arg(&plan.root)
         .arg("--records")
         .arg(plan.records.to_string())
         .arg("--record-size")
@@ -288,11 +288,11 @@ fn remove_previous_demo(path: &Path) -> CliResult {
 /// of a full tmpfs kills its writer with `SIGBUS` on the first page that
 /// cannot be allocated; `/dev/shm` in a container is often only 64 MiB.
 fn check_space(path: &Path, capacity: u64) -> CliResult {
-    let Some(folder) = path.parent() else {
+    // The writer makes the missing folders, with the modes kekbit-std
+    // gives them; until then, the nearest one that exists tells the space.
+    let Some(folder) = path.ancestors().skip(1).find(|dir| dir.is_dir()) else {
         return Ok(());
     };
-    std::fs::create_dir_all(folder)
-        .map_err(|e| CliError::io(folder, "create the demo's folder", &e))?;
     let needed = capacity + HEADER_LEN as u64;
     match available_bytes(folder) {
         // Some slack for the file system's own blocks.
@@ -743,7 +743,9 @@ pub fn run_writer(args: &DemoWriterArgs) -> CliResult {
         .max_record_len(args.record_size)
         .timeout(WRITER_TIMEOUT_MS, TickUnit::Millis)
         .checksums(args.checksums);
-    let mut writer = WriterOptions::new(config).create(&args.path)?;
+    // Under the root, so the root and the channel's folder are checked
+    // (and made private where missing) as for any channel in the id layout.
+    let mut writer = WriterOptions::new(config).create_in(&args.root)?;
 
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -839,7 +841,7 @@ pub fn run_writer(args: &DemoWriterArgs) -> CliResult {
 
 /// Runs `kekbit demo-reader`: open, say `ready`, read to the end, report.
 pub fn run_reader(args: &DemoReaderArgs) -> CliResult {
-    let channel = inspect::open(&args.path)?;
+    let channel = inspect::open(&args.path, false)?;
     let strategy = if args.busy_spin {
         WaitStrategy::BusySpin
     } else {
@@ -974,6 +976,10 @@ mod tests {
         assert_eq!(available_bytes(Path::new("/nonexistent/folder")), None);
         let path = dir.path().join("x/y.kekbit");
         check_space(&path, 4096).unwrap();
+        assert!(
+            !dir.path().join("x").exists(),
+            "the writer makes the folders"
+        );
         let huge = check_space(&path, u64::MAX / 2).unwrap_err();
         assert!(huge.to_string().contains("use fewer --records"), "{huge}");
     }

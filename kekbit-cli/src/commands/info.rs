@@ -18,7 +18,7 @@ use crate::units::{human_bytes, human_nanos};
 /// Runs `kekbit info`.
 pub fn run(args: &InfoArgs) -> CliResult {
     let path = args.path.as_path();
-    let channel = inspect::open(path)?;
+    let channel = inspect::open(path, args.shared)?;
     let mut reader = inspect::reader(&channel)?;
     let header = *channel.header();
     let header_checksum = read_header_checksum(path)?;

@@ -20,7 +20,7 @@ use crate::inspect::{self, End, State, describe_damage};
 /// Runs `kekbit verify`.
 pub fn run(args: &VerifyArgs) -> CliResult {
     let path = args.path.as_path();
-    let channel = inspect::open(path)?;
+    let channel = inspect::open(path, args.shared)?;
     let mut reader = inspect::reader(&channel)?;
     let header = *channel.header();
     let mut walk = inspect::walk(&mut reader);

@@ -28,6 +28,7 @@ pub fn run(args: &WriteArgs) -> CliResult {
     let config = config(args)?;
     let mut writer = WriterOptions::new(config)
         .durability(args.sync)
+        .create_parents(args.parents)
         .create(path)
         .map_err(|e| match e {
             // The options are the user's: a channel they cannot make is a
@@ -36,6 +37,14 @@ pub fn run(args: &WriteArgs) -> CliResult {
             ChannelError::AlreadyExists { .. } if path.is_dir() => {
                 CliError::path(path, "is a folder; give the path of a new channel file")
             }
+            ChannelError::FolderNotFound { path, folder } => CliError::path(
+                &path,
+                format_args!(
+                    "cannot create the channel: folder {} does not exist (pass --parents to \
+                     create it)",
+                    folder.display()
+                ),
+            ),
             other => CliError::Channel(other),
         })?;
     let max_record_len = writer.header().max_record_len;

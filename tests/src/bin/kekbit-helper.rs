@@ -3,9 +3,12 @@
 //! ```text
 //! kekbit-helper write  PATH COUNT SEED CAPACITY TIMEOUT_MS PACE   # PACE: sleep 1 ms every PACE records (0: never)
 //! kekbit-helper read   PATH SEED OPEN_TIMEOUT_MS
-//! kekbit-helper create PATH START_UNIX_NANOS
+//! kekbit-helper create PATH START_UNIX_NANOS [parents]   # parents: make missing folders
 //! kekbit-helper create-mode PATH MODE_OCTAL
+//! kekbit-helper create-in ROOT CHANNEL_ID MODE_OCTAL   # prints the channel's path
+//! kekbit-helper create-parents PATH MODE_OCTAL
 //! kekbit-helper open   PATH
+//! kekbit-helper open-shared PATH
 //! kekbit-helper maps   PATH
 //! ```
 //!
@@ -33,10 +36,17 @@ fn main() -> ExitCode {
             num(pace),
         ),
         ["read", path, seed, open_timeout] => read(Path::new(path), num(seed), num(open_timeout)),
-        ["create", path, start] => create(Path::new(path), num(start)),
+        ["create", path, start] => create(Path::new(path), num(start), false),
+        ["create", path, start, "parents"] => create(Path::new(path), num(start), true),
         ["create-mode", path, mode] => create_mode(Path::new(path), mode),
+        ["create-in", root, id, mode] => create_in(Path::new(root), num(id), mode),
+        ["create-parents", path, mode] => create_parents(Path::new(path), mode),
         ["open", path] => {
-            println!("{}", open_outcome(Path::new(path)));
+            println!("{}", open_outcome(Path::new(path), false));
+            Ok(())
+        }
+        ["open-shared", path] => {
+            println!("{}", open_outcome(Path::new(path), true));
             Ok(())
         }
         ["maps", path] => maps(Path::new(path)),
@@ -142,12 +152,13 @@ fn read(path: &Path, seed: u64, open_timeout_ms: u64) -> Result<(), String> {
 }
 
 /// Waits until `start` (Unix nanoseconds), then races to create the channel.
-fn create(path: &Path, start: u64) -> Result<(), String> {
+fn create(path: &Path, start: u64, parents: bool) -> Result<(), String> {
     let start = UNIX_EPOCH + Duration::from_nanos(start);
     while SystemTime::now() < start {
         std::hint::spin_loop();
     }
-    match ShmWriter::create(path, &config(4096, 0)) {
+    let options = WriterOptions::new(config(4096, 0)).create_parents(parents);
+    match options.create(path) {
         Ok(mut writer) => {
             let pid = std::process::id();
             writer
@@ -175,9 +186,42 @@ fn create_mode(path: &Path, mode: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// How opening `path` went, as `ok RECORDS` or `error VARIANT: message`.
-fn open_outcome(path: &Path) -> String {
-    match ShmReader::open(path) {
+fn create_in(root: &Path, id: u64, mode: &str) -> Result<(), String> {
+    let mode = u32::from_str_radix(mode, 8).map_err(|e| e.to_string())?;
+    let writer = WriterOptions::new(ChannelConfig {
+        channel_id: id,
+        ..config(4096, 0)
+    })
+    .mode(mode)
+    .create_in(root)
+    .map_err(|e| e.to_string())?;
+    println!("{}", writer.path().display());
+    Ok(())
+}
+
+fn create_parents(path: &Path, mode: &str) -> Result<(), String> {
+    let mode = u32::from_str_radix(mode, 8).map_err(|e| e.to_string())?;
+    WriterOptions::new(config(4096, 0))
+        .mode(mode)
+        .create_parents(true)
+        .create(path)
+        .map_err(|e| e.to_string())?;
+    println!("created");
+    Ok(())
+}
+
+/// How opening `path` went, as `ok RECORDS` or `error VARIANT: message`;
+/// `shared` opens it with `ShmReader::open_shared`.
+fn open_outcome(path: &Path, shared: bool) -> String {
+    let opened = if shared {
+        // SAFETY: the tests that ask for this write the file only through
+        // its kekbit writer, and truncate it only while no helper has it
+        // open.
+        unsafe { ShmReader::open_shared(path) }
+    } else {
+        ShmReader::open(path)
+    };
+    match opened {
         Ok(channel) => match channel.reader() {
             Ok(mut reader) => {
                 let mut records = 0u64;
