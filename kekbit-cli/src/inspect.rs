@@ -194,7 +194,7 @@ pub fn walk(reader: &mut ChannelReader<'_>) -> Walk {
 /// let e = ReadError::Corrupt { position: 8, corruption: Corruption::BadCommitWord { word: 7 } };
 /// assert_eq!(
 ///     kekbit_cli::inspect::describe_damage(&e),
-///     "at record offset 8 (file offset 136): corrupt record: invalid commit word 0x00000007"
+///     "at record offset 8 (file offset 200): corrupt record: invalid commit word 0x00000007"
 /// );
 /// ```
 pub fn describe_damage(e: &ReadError) -> String {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kekbit_nostd::format::HEADER_LEN;
+#[cfg(test)]
+use kekbit_nostd::format::{HEARTBEAT_HI_OFFSET, HEARTBEAT_LO_OFFSET};
 use kekbit_nostd::{Header, Region};
 use kekbit_nostd::{HeaderError, ReadError, Reader, Records, SeekError, Status};
 
@@ -1252,7 +1254,9 @@ mod tests {
             "{:?}",
             items[1]
         );
-        assert!(waited >= Duration::from_millis(100), "{waited:?}");
+        // The writer stamps heartbeats from the coarse clock, a few
+        // milliseconds behind: abandonment is that much early at most.
+        assert!(waited >= Duration::from_millis(85), "{waited:?}");
         assert_eq!(reader.status(), Status::Abandoned);
     }
 
@@ -1264,13 +1268,20 @@ mod tests {
         // for one more timeout, though the system clock is shared.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.kekbit");
-        let day_ago = kekbit_nostd::Clock::now(&SystemClock::new(TickUnit::Millis)) - 86_400_000;
-        let config = config()
-            .timeout(60_000, TickUnit::Millis)
-            .creation_time(day_ago);
+        let config = config().timeout(60_000, TickUnit::Millis);
         let writer = ShmWriter::create(&path, &config).unwrap();
-        // Died right after creating it, a day ago: never beat since.
+        // Died a day ago: its last heartbeat is a day old.
         std::mem::forget(writer);
+        let day_ago = kekbit_nostd::Clock::now(&SystemClock::new(TickUnit::Millis)) - 86_400_000;
+        let file = OpenOptions::new().write(true).open(&path).unwrap();
+        let halves = [day_ago as u32, (day_ago >> 32) as u32];
+        for (offset, half) in [HEARTBEAT_LO_OFFSET, HEARTBEAT_HI_OFFSET]
+            .into_iter()
+            .zip(halves)
+        {
+            std::os::unix::fs::FileExt::write_all_at(&file, &half.to_le_bytes(), offset as u64)
+                .unwrap();
+        }
         let channel = ShmReader::open(&path).unwrap();
         let mut reader = channel.reader().unwrap();
         assert_eq!(reader.status(), Status::Abandoned);

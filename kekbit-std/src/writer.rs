@@ -309,12 +309,19 @@ impl WriterOptions {
         // to this call, and is published under `path` only by a link that
         // never replaces a file; `region` is moved into the writer and only
         // a flushing handle remains. So no other writer exists on it.
-        let writer = unsafe { Writer::create_unchecked(region, &config) }.map_err(|source| {
-            ChannelError::Config {
-                path: path.to_path_buf(),
-                source,
-            }
-        })?;
+        let mut writer =
+            unsafe { Writer::create_unchecked(region, &config) }.map_err(|source| {
+                ChannelError::Config {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        // Creating (reserving and pre-faulting a large file, syncing it) can
+        // take longer than the timeout: readers judge the heartbeat by its
+        // age, so it says "alive" as of now, just before the link publishes
+        // the channel, not as of the start of `create`.
+        let beat_nanos = coarse_nanos();
+        writer.heartbeat(beat_nanos / config.tick_unit.nanos());
         let creation = Creation { file, folders };
         // Everything that can fail is done before the link, which makes the
         // channel visible, except the folders' fsync: only it can make the
@@ -364,7 +371,11 @@ impl WriterOptions {
                 creation,
                 path: path.to_path_buf(),
             },
-            pacer: Pacer::new(&header),
+            pacer: {
+                let mut pacer = Pacer::new(&header);
+                pacer.beaten(beat_nanos);
+                pacer
+            },
             closed: false,
         })
     }
