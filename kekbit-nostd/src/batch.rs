@@ -528,3 +528,317 @@ impl core::error::Error for BatchError {
         Some(&self.error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AlignedBuffer, ChannelConfig, PlainHandler, ReadError, Reader, SliceRegion};
+    use std::vec::Vec;
+
+    const LEN: usize = HEADER_LEN + 256;
+
+    fn all(region: &SliceRegion<'_>) -> (Vec<Vec<u8>>, Option<ReadError>) {
+        let mut reader = Reader::open(region).unwrap();
+        let mut out = Vec::new();
+        loop {
+            match reader.try_read() {
+                Ok(Some(r)) => out.push(r.to_vec()),
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_is_visible_until_the_marker_is_published() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        buffer.as_mut_slice().fill(0xA5);
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        let mut batch = writer.batch();
+        assert_eq!(batch.write(b"a").unwrap(), 8);
+        assert_eq!(batch.write_with(&mut PlainHandler, &b"bc"[..]).unwrap(), 24);
+        let mut grant = batch.reserve(8).unwrap();
+        grant[..1].copy_from_slice(b"d");
+        assert_eq!(grant.commit(1).unwrap(), 40);
+        {
+            let _unused = batch.reserve(8).unwrap(); // dropped: stages nothing
+        }
+        assert_eq!(batch.pending(), 3);
+        assert_eq!(reader.try_read(), Ok(None));
+        assert_eq!(batch.publish(), 3);
+        assert_eq!(writer.position(), 56);
+        assert_eq!(writer.records_written(), 3);
+        let got: Vec<_> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(got, [&b"a"[..], b"bc", b"d"]);
+        assert_eq!(reader.position(), 56);
+        assert_eq!(reader.try_read(), Ok(None));
+        // The marker's count and span are what the format says.
+        drop(writer);
+        let bytes = buffer.as_mut_slice();
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!(word(HEADER_LEN), COMMIT_BATCH_TAG | 48);
+        assert_eq!(word(HEADER_LEN + 4), 3);
+        assert_eq!(word(HEADER_LEN + 56), COMMIT_CLOSED);
+    }
+
+    #[test]
+    fn an_empty_batch_publishes_nothing() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        assert_eq!(writer.batch().publish(), 0);
+        drop(writer.batch());
+        assert_eq!(writer.position(), 0);
+        writer.write(b"single").unwrap();
+        let (records, _) = all(writer.shared_region());
+        assert_eq!(records, [b"single".to_vec()]);
+    }
+
+    #[test]
+    fn batches_and_single_records_interleave() {
+        let mut buffer = AlignedBuffer::<{ HEADER_LEN + 1024 }>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1).checksums(true);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        writer.write(b"1").unwrap();
+        writer.write_all(&[b"2", b"3"]).unwrap();
+        writer.write(b"4").unwrap();
+        writer.write_all(&[b"5"]).unwrap();
+        writer.write_all(&[]).unwrap();
+        writer.close();
+        let (records, end) = all(writer.shared_region());
+        let expected: Vec<Vec<u8>> = (1..=5u8).map(|i| std::vec![b'0' + i]).collect();
+        assert_eq!(records, expected);
+        assert_eq!(end, Some(ReadError::Closed));
+    }
+
+    #[test]
+    fn a_batch_that_does_not_fit_publishes_what_fits_then_marks_full() {
+        let mut buffer = AlignedBuffer::<{ HEADER_LEN + 128 }>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1).max_record_len(64);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        // 128 bytes: marker 8, then records of 24; the end marker needs 8.
+        let err = writer
+            .write_all(&[&[1; 16], &[2; 16], &[3; 16], &[4; 16], &[5; 16]])
+            .unwrap_err();
+        assert_eq!(err.published, 4);
+        assert_eq!(
+            err.error,
+            WriteError::Full {
+                needed: 24,
+                remaining: 16
+            }
+        );
+        // Full keeps its figures.
+        assert_eq!(writer.write(b""), Err(err.error));
+        let (records, end) = all(writer.shared_region());
+        assert_eq!(records.len(), 4);
+        assert_eq!(end, Some(ReadError::Full));
+    }
+
+    #[test]
+    fn a_first_record_that_fits_only_without_the_marker_is_written_single() {
+        // 64 bytes of records: a 40-byte record spans 48, which leaves 8 for
+        // the end marker: no room for a batch marker too.
+        for entry in 0..3 {
+            let mut buffer = AlignedBuffer::<{ HEADER_LEN + 64 }>::new();
+            let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+            let config = ChannelConfig::new(1).max_record_len(48);
+            let mut writer = Writer::create(&mut region, &config).unwrap();
+            writer.write(b"").unwrap(); // 8 bytes
+            let mut batch = writer.batch();
+            let position = match entry {
+                0 => batch.write(&[7; 40]).unwrap(),
+                1 => batch.write_with(&mut PlainHandler, &[7u8; 40][..]).unwrap(),
+                _ => {
+                    let mut grant = batch.reserve(40).unwrap();
+                    grant.fill(7);
+                    grant.commit(40).unwrap()
+                }
+            };
+            assert_eq!(position, 8, "entry {entry}");
+            // Nothing else fits; the next record marks full after it.
+            assert!(matches!(
+                batch.write(b""),
+                Err(WriteError::Full { remaining: 0, .. })
+            ));
+            drop(batch);
+            let (records, end) = all(writer.shared_region());
+            assert_eq!(records, [Vec::new(), [7; 40].to_vec()], "entry {entry}");
+            assert_eq!(end, Some(ReadError::Full));
+        }
+    }
+
+    #[test]
+    fn too_large_in_a_batch_changes_nothing_and_the_batch_goes_on() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1).max_record_len(8);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        let mut batch = writer.batch();
+        batch.write(b"ok").unwrap();
+        assert_eq!(
+            batch.write(&[0; 9]),
+            Err(WriteError::TooLarge { len: 9, max: 8 })
+        );
+        assert_eq!(
+            batch.write_with(&mut PlainHandler, &[0u8; 9][..]),
+            Err(WriteError::TooLarge { len: 9, max: 8 })
+        );
+        assert!(batch.reserve(9).is_err());
+        batch.write(b"too").unwrap();
+        assert_eq!(batch.publish(), 2);
+        let (records, _) = all(writer.shared_region());
+        assert_eq!(records, [b"ok".to_vec(), b"too".to_vec()]);
+    }
+
+    #[test]
+    fn a_closed_writer_refuses_batches() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        writer.close();
+        assert_eq!(writer.batch().write(b"x"), Err(WriteError::Closed));
+        assert_eq!(
+            writer.write_all(&[b"x"]),
+            Err(BatchError {
+                published: 0,
+                error: WriteError::Closed
+            })
+        );
+        assert_eq!(writer.batch().remaining_bytes(), 0);
+    }
+
+    #[test]
+    fn resume_inside_a_batch_rewrites_its_marker() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1).checksums(true);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        writer.write_all(&[b"kept", b"torn", b"lost"]).unwrap();
+        writer.leave_open();
+        // Power loss: the second record's payload never reached the disk.
+        buffer.as_mut_slice()[HEADER_LEN + 8 + 16 + PAYLOAD_OFFSET] ^= 0xFF;
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::resume(&mut region).unwrap();
+        assert_eq!(writer.position(), 24);
+        assert_eq!(writer.records_written(), 1);
+        writer.write(b"new").unwrap();
+        let (records, end) = all(writer.shared_region());
+        assert_eq!(records, [b"kept".to_vec(), b"new".to_vec()]);
+        assert_eq!(end, None);
+        drop(writer);
+        let bytes = buffer.as_mut_slice();
+        let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!(word(HEADER_LEN), COMMIT_BATCH_TAG | 16);
+        assert_eq!(word(HEADER_LEN + 4), 1);
+    }
+
+    #[test]
+    fn resume_before_a_batch_s_first_record_removes_the_marker() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1).checksums(true);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        writer.write(b"single").unwrap();
+        writer.write_all(&[b"torn", b"lost"]).unwrap();
+        writer.leave_open();
+        buffer.as_mut_slice()[HEADER_LEN + 16 + 8 + PAYLOAD_OFFSET] ^= 0xFF;
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::resume(&mut region).unwrap();
+        assert_eq!(writer.position(), 16);
+        writer.write(b"new").unwrap();
+        let (records, _) = all(writer.shared_region());
+        assert_eq!(records, [b"single".to_vec(), b"new".to_vec()]);
+    }
+
+    #[test]
+    fn seek_accepts_markers_and_the_records_inside_batches() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        writer.write(b"a").unwrap(); // 0..16
+        writer.write_all(&[b"b", b"c"]).unwrap(); // marker 16, b 24, c 40
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        for (at, first) in [(16, b"b"), (24, b"b"), (40, b"c")] {
+            reader.seek(at).unwrap();
+            assert_eq!(reader.try_read(), Ok(Some(&first[..])), "seek {at}");
+        }
+        assert!(reader.seek(20).is_err());
+        reader.seek(56).unwrap();
+        assert_eq!(reader.try_read(), Ok(None));
+    }
+
+    #[test]
+    fn corrupt_batch_markers_are_reported() {
+        for (span, count_as) in [(0u32, "zero"), (12, "unaligned"), (1 << 20, "too long")] {
+            let mut buffer = AlignedBuffer::<LEN>::new();
+            let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+            let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+            writer.write_all(&[b"x"]).unwrap();
+            writer.leave_open();
+            let word = (COMMIT_BATCH_TAG | span).to_le_bytes();
+            buffer.as_mut_slice()[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&word);
+            let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+            let (records, end) = all(&region);
+            assert!(records.is_empty(), "{count_as}");
+            assert!(
+                matches!(
+                    end,
+                    Some(ReadError::Corrupt {
+                        position: 0,
+                        corruption: crate::Corruption::BadBatchSpan { .. }
+                    })
+                ),
+                "{count_as}: {end:?}"
+            );
+        }
+        // A marker right after a marker.
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        writer.write_all(&[b"x", b"y"]).unwrap();
+        writer.leave_open();
+        let word = (COMMIT_BATCH_TAG | 16).to_le_bytes();
+        buffer.as_mut_slice()[HEADER_LEN + 8..HEADER_LEN + 12].copy_from_slice(&word);
+        let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let (_, end) = all(&region);
+        assert!(
+            matches!(
+                end,
+                Some(ReadError::Corrupt {
+                    position: 8,
+                    corruption: crate::Corruption::BadCommitWord { .. }
+                })
+            ),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore)] // a gigabyte
+    fn a_batch_longer_than_a_marker_can_cover_is_published_as_several() {
+        let len = HEADER_LEN + (3 << 29) + 64;
+        let mut memory = std::vec![0u64; len / 8];
+        // SAFETY: `memory` is a plain allocation that outlives the region.
+        let bytes = unsafe { core::slice::from_raw_parts_mut(memory.as_mut_ptr().cast(), len) };
+        let mut region = SliceRegion::new(bytes).unwrap();
+        let config = ChannelConfig::new(1).max_record_len(1 << 29);
+        let mut writer = Writer::create(&mut region, &config).unwrap();
+        let record = std::vec![9u8; (1 << 29) - 8]; // spans 2^29 bytes
+        let mut batch = writer.batch();
+        assert_eq!(batch.write(b"small").unwrap(), 8);
+        assert_eq!(batch.write(&record).unwrap(), 24);
+        // A marker covers at most 2^30 - 8 bytes: this one starts anew.
+        let third = batch.write(&record).unwrap();
+        assert_eq!(third, 24 + (1 << 29));
+        assert_eq!(batch.write(b"tail").unwrap(), third + (1 << 29) + 8);
+        assert_eq!(batch.publish(), 4);
+        let mut reader = Reader::open(writer.shared_region()).unwrap();
+        let lens: Vec<usize> = reader.records().map(|r| r.unwrap().len()).collect();
+        assert_eq!(lens, [5, record.len(), record.len(), 4]);
+    }
+}
