@@ -195,7 +195,9 @@ impl<'w, R: Region> Batch<'w, R> {
             let bytes = unsafe { self.writer.region.bytes_mut(to, span) };
             bytes.copy_within(from - to.., 0);
         }
-        Ok(self.finish(place, len))
+        let position = self.finish(place, len);
+        handler.published();
+        Ok(position)
     }
 
     /// Reserves space for a record of up to `len` bytes inside the batch,

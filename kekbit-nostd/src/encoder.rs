@@ -208,6 +208,27 @@ pub trait Handler {
         record.encode(sink)
     }
 
+    /// Called once the record this handler last encoded was accepted: published,
+    /// or staged in a batch (which publishes it). A record that was refused
+    /// (too large, no room, an encoder error) never gets this call, so state
+    /// such as a sequence number advances only for records readers will see.
+    /// The default does nothing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_nostd::{AlignedBuffer, ChannelConfig, Handler, SequenceHandler, SliceRegion, Writer};
+    /// let mut buffer = AlignedBuffer::<1024>::new();
+    /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
+    /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1).max_record_len(16))?;
+    /// let mut handler = SequenceHandler::new(0);
+    /// writer.write_with(&mut handler, "fits")?;
+    /// assert!(writer.write_with(&mut handler, "too long for sixteen").is_err());
+    /// assert_eq!(handler.next_sequence(), 1); // the refused record took no number
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    fn published(&mut self) {}
+
     /// This handler, then `next`: both prefixes, in that order, then the record.
     fn chain<B: Handler>(self, next: B) -> ChainedHandler<Self, B>
     where
@@ -224,6 +245,9 @@ impl<H: Handler + ?Sized> Handler for &mut H {
     fn prefix(&mut self, sink: &mut RecordSink<'_>) -> Result<(), EncodeError> {
         (**self).prefix(sink)
     }
+    fn published(&mut self) {
+        (**self).published()
+    }
 }
 
 /// Writes the record as it is, with nothing added.
@@ -232,7 +256,9 @@ pub struct PlainHandler;
 
 impl Handler for PlainHandler {}
 
-/// Prefixes each record with a little-endian `u64` sequence number, counting up.
+/// Prefixes each record with a little-endian `u64` sequence number, counting
+/// up by one for every record published: a refused record takes no number,
+/// so readers see no gap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SequenceHandler {
     next: u64,
@@ -260,6 +286,8 @@ impl SequenceHandler {
     /// let mut handler = SequenceHandler::new(0);
     /// let mut space = [0u8; 8];
     /// handler.prefix(&mut RecordSink::new(&mut space)).unwrap();
+    /// assert_eq!(handler.next_sequence(), 0); // not published yet
+    /// handler.published();
     /// assert_eq!(handler.next_sequence(), 1);
     /// ```
     pub const fn next_sequence(&self) -> u64 {
@@ -284,9 +312,10 @@ impl SequenceHandler {
 
 impl Handler for SequenceHandler {
     fn prefix(&mut self, sink: &mut RecordSink<'_>) -> Result<(), EncodeError> {
-        sink.write_all(&self.next.to_le_bytes())?;
+        sink.write_all(&self.next.to_le_bytes())
+    }
+    fn published(&mut self) {
         self.next = self.next.wrapping_add(1);
-        Ok(())
     }
 }
 
@@ -348,6 +377,10 @@ impl<A: Handler, B: Handler> Handler for ChainedHandler<A, B> {
         self.first.prefix(sink)?;
         self.second.prefix(sink)
     }
+    fn published(&mut self) {
+        self.first.published();
+        self.second.published();
+    }
 }
 
 fn split_u64(record: &[u8]) -> Option<(u64, &[u8])> {
@@ -378,9 +411,11 @@ mod tests {
         handler
             .handle(&b""[..], &mut RecordSink::new(&mut space))
             .unwrap();
+        handler.published();
         handler
             .handle(&b""[..], &mut RecordSink::new(&mut space[8..]))
             .unwrap();
+        handler.published();
         assert_eq!(
             SequenceHandler::split(&space),
             Some((u64::MAX, &[0u8; 8][..]))

@@ -504,7 +504,9 @@ impl<R: Region> Writer<R> {
     {
         self.ensure_open()?;
         let len = self.encode_at(self.position, handler, record)?;
-        Ok(self.publish_single(len))
+        let position = self.publish_single(len);
+        handler.published();
+        Ok(position)
     }
 
     /// Encodes `record` through `handler` as the payload of a record at

@@ -228,3 +228,39 @@ fn abandonment_does_not_flap_when_the_clock_passes_32_bits() {
     assert!(at <= 11, "abandoned only {at} tenths after death");
     drop(writer);
 }
+
+/// Found by the embedded firmware's checks: a refused `write_with` still
+/// advanced `SequenceHandler`, so readers saw a gap in the numbers.
+#[test]
+fn a_refused_record_takes_no_sequence_number() {
+    use kekbit_nostd::{Encode, EncodeError, RecordSink, SequenceHandler};
+    struct Failing;
+    impl Encode for Failing {
+        fn encode(&self, _: &mut RecordSink<'_>) -> Result<(), EncodeError> {
+            Err(EncodeError::new("no"))
+        }
+    }
+    // 80 bytes: two records of 24, then a batch marker and one of 16.
+    let mut buffer = AlignedBuffer::<{ HEADER_LEN + 80 }>::new();
+    let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+    let config = ChannelConfig::new(1).max_record_len(16);
+    let mut writer = Writer::create(&mut region, &config).unwrap();
+    let mut handler = SequenceHandler::new(0);
+    writer.write_with(&mut handler, "zero").unwrap();
+    assert!(writer.write_with(&mut handler, &[0u8; 9][..]).is_err()); // 8 + 9 > 16
+    assert!(writer.write_with(&mut handler, &Failing).is_err());
+    writer.write_with(&mut handler, "one").unwrap();
+    {
+        let mut batch = writer.batch();
+        assert!(batch.write_with(&mut handler, &[0u8; 9][..]).is_err());
+        batch.write_with(&mut handler, "").unwrap(); // fills the channel
+        assert!(batch.write_with(&mut handler, "").is_err()); // full
+    }
+    let mut reader = Reader::open(writer.shared_region()).unwrap();
+    let numbers: Vec<u64> = reader
+        .records()
+        .map(|r| SequenceHandler::split(r.unwrap()).unwrap().0)
+        .collect();
+    assert_eq!(numbers, [0, 1, 2]);
+    assert_eq!(handler.next_sequence(), 3);
+}
