@@ -1,0 +1,174 @@
+//! The second party: the SysTick interrupt. It preempts the main loop at
+//! whatever instruction it is on, does one step of the current check's job
+//! (append records, or read them), and counts how often it found the main
+//! loop inside a kekbit call.
+//!
+//! The job is handed over in a critical section; the interrupt then owns
+//! the writer (or reader) until the job ends. The counters are written only
+//! by the interrupt and read by the main loop, so plain atomic loads and
+//! stores suffice: no compare-and-swap, which the Cortex-M0 lacks.
+
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering, compiler_fence};
+
+use cortex_m::peripheral::SYST;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::exception;
+use critical_section::Mutex;
+
+use crate::board;
+use crate::interrupt_reader::Drain;
+use crate::interrupt_writer::Feed;
+
+/// What the interrupt does on each tick.
+pub enum Job {
+    /// Nothing: ticks are only counted.
+    Idle,
+    /// Check 2: append records to two channels.
+    Write(Feed),
+    /// Check 3: read the records the main loop writes.
+    Read(Drain),
+}
+
+struct State {
+    job: Job,
+    syst: Option<SYST>,
+    /// xorshift32 state for the jittered tick period.
+    jitter: u32,
+}
+
+static STATE: Mutex<RefCell<State>> = Mutex::new(RefCell::new(State {
+    job: Job::Idle,
+    syst: None,
+    jitter: 0x2545_F491,
+}));
+
+/// Interrupts taken. Written only by the interrupt.
+static TICKS: AtomicU32 = AtomicU32::new(0);
+/// Interrupts taken while the main loop was inside a kekbit call. Written
+/// only by the interrupt.
+static PREEMPTED: AtomicU32 = AtomicU32::new(0);
+/// Whether the main loop is inside a kekbit call. Written only by the main loop.
+static IN_CALL: AtomicBool = AtomicBool::new(false);
+
+/// Starts SysTick on the core clock, with a period that varies tick to tick
+/// around [`board::TICK_CYCLES`], so preemptions land all over the main loop.
+pub fn start(mut syst: SYST) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(board::TICK_CYCLES);
+    syst.clear_current();
+    syst.enable_counter();
+    critical_section::with(|cs| STATE.borrow_ref_mut(cs).syst = Some(syst));
+    critical_section::with(|cs| {
+        if let Some(syst) = STATE.borrow_ref_mut(cs).syst.as_mut() {
+            syst.enable_interrupt();
+        }
+    });
+}
+
+/// Stops the interrupt.
+pub fn stop() {
+    critical_section::with(|cs| {
+        if let Some(syst) = STATE.borrow_ref_mut(cs).syst.as_mut() {
+            syst.disable_interrupt();
+            syst.disable_counter();
+        }
+    });
+}
+
+/// Hands `job` to the interrupt and returns the one it replaces.
+pub fn swap_job(job: Job) -> Job {
+    critical_section::with(|cs| core::mem::replace(&mut STATE.borrow_ref_mut(cs).job, job))
+}
+
+/// Runs `f` on the current job, with the interrupt held off.
+pub fn with_job<T>(f: impl FnOnce(&mut Job) -> T) -> T {
+    critical_section::with(|cs| f(&mut STATE.borrow_ref_mut(cs).job))
+}
+
+/// Interrupts taken so far.
+pub fn ticks() -> u32 {
+    TICKS.load(Ordering::Relaxed)
+}
+
+/// Interrupts that found the main loop inside a kekbit call.
+pub fn preempted() -> u32 {
+    PREEMPTED.load(Ordering::Relaxed)
+}
+
+/// Runs `f`, a kekbit call of the main loop, marked so that an interrupt
+/// landing inside it is counted as a preemption.
+#[inline(always)]
+pub fn in_call<T>(f: impl FnOnce() -> T) -> T {
+    IN_CALL.store(true, Ordering::Relaxed);
+    // The interrupt runs on this core: compiler fences keep the call between
+    // the two stores; no hardware fence is needed.
+    compiler_fence(Ordering::SeqCst);
+    let result = f();
+    compiler_fence(Ordering::SeqCst);
+    IN_CALL.store(false, Ordering::Relaxed);
+    result
+}
+
+/// Fails a wait that no interrupt can end: when `ticks()` stops moving, the
+/// timer is not firing, and waiting longer would hang instead of failing.
+pub struct Watchdog {
+    last: u32,
+    spins: u32,
+}
+
+impl Watchdog {
+    pub fn new() -> Self {
+        Self {
+            last: ticks(),
+            spins: 0,
+        }
+    }
+
+    /// Call once per idle spin; `false` once no tick came for a long time.
+    pub fn alive(&mut self) -> bool {
+        let now = ticks();
+        if now != self.last {
+            self.last = now;
+            self.spins = 0;
+            return true;
+        }
+        self.spins += 1;
+        self.spins < 50_000_000
+    }
+}
+
+#[exception]
+fn SysTick() {
+    let preempted = IN_CALL.load(Ordering::Relaxed);
+    // Single writer of both counters, never preempted by the main loop:
+    // a load and a store are an increment.
+    TICKS.store(
+        TICKS.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+    if preempted {
+        PREEMPTED.store(
+            PREEMPTED.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+    critical_section::with(|cs| {
+        let mut state = STATE.borrow_ref_mut(cs);
+        let state = &mut *state;
+        // Next period: TICK_CYCLES / 2 .. 3 * TICK_CYCLES / 2.
+        let mut x = state.jitter;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        state.jitter = x;
+        if let Some(syst) = state.syst.as_mut() {
+            syst.set_reload(board::TICK_CYCLES / 2 + x % board::TICK_CYCLES);
+        }
+        match &mut state.job {
+            Job::Idle => {}
+            Job::Write(feed) => feed.step(x),
+            Job::Read(drain) => drain.step(),
+        }
+    });
+}
