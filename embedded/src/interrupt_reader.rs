@@ -163,11 +163,7 @@ fn run_round(region: &'static SliceRegion<'static>, round: u32, first: u64) -> R
     // Wait for the interrupt to read everything and reach FULL.
     let mut watchdog = Watchdog::new();
     while tick::with_job(|job| matches!(job, Job::Read(d) if d.outcome == Outcome::Reading)) {
-        ensure!(
-            watchdog.alive(),
-            "FAIL interrupt-reader: no interrupt for too long (round {})",
-            round
-        );
+        attempt!(watchdog.check(), CHECK, "waiting for the interrupt to read");
     }
     let Job::Read(drain) = tick::swap_job(Job::Idle) else {
         say!(

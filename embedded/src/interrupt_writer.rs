@@ -190,13 +190,13 @@ fn run_round(
                 Some((channel, Ok(record))) => {
                     accept(channel, record, &mut totals.next_seq)?;
                     read[channel] += 1;
+                    watchdog.progress();
                 }
-                Some((channel, Err(e))) => ends[channel] = Some(end_of(channel, e)?),
-                None => ensure!(
-                    watchdog.alive(),
-                    "FAIL interrupt-writer: no interrupt for too long (round {})",
-                    round
-                ),
+                Some((channel, Err(e))) => {
+                    ends[channel] = Some(end_of(channel, e)?);
+                    watchdog.progress();
+                }
+                None => attempt!(watchdog.check(), CHECK, "waiting for records"),
             }
         }
     } else {
@@ -222,11 +222,9 @@ fn run_round(
                 }
             }
             if idle {
-                ensure!(
-                    watchdog.alive(),
-                    "FAIL interrupt-writer: no interrupt for too long (round {})",
-                    round
-                );
+                attempt!(watchdog.check(), CHECK, "waiting for records");
+            } else {
+                watchdog.progress();
             }
         }
     }

@@ -87,8 +87,7 @@ pub fn run(memory: &mut [u8]) -> Result<(), Failed> {
 
     let sequenced = sequenced(region)?;
     check_canary(canary, "after the sequenced records")?;
-    let filled = every_length_then_fill(region)?;
-    check_canary(canary, "after the exact fill")?;
+    let filled = every_length_then_fill(region, canary)?;
     checksum_catches_damage(region)?;
     largest_record(region)?;
     check_canary(canary, "after the largest record")?;
@@ -216,7 +215,7 @@ fn sequenced(bytes: &mut [u8]) -> Result<usize, Failed> {
 /// Pass 2: lengths 0..=MAX by `write` (even) and `reserve`/`commit` (odd,
 /// reserving the maximum and committing less), then records until the
 /// channel is exactly full. Returns the records of the whole pass.
-fn every_length_then_fill(bytes: &mut [u8]) -> Result<usize, Failed> {
+fn every_length_then_fill(bytes: &mut [u8], canary: &[u8]) -> Result<usize, Failed> {
     bytes.fill(GARBAGE);
     let mut region = attempt!(SliceRegion::new(&mut *bytes), CHECK, "region");
     let config = ChannelConfig::new(2)
@@ -315,6 +314,8 @@ fn every_length_then_fill(bytes: &mut [u8]) -> Result<usize, Failed> {
         writer.write(&[]) == Err(WriteError::Closed) && !writer.is_open(),
         "FAIL static-buffer: the channel took a record after FULL"
     );
+    // Before reading anything: the FULL marker is the write nearest the end.
+    check_canary(canary, "after the exact fill")?;
 
     // Every record, byte for byte, then FULL.
     let records = MAX + 1 + fillers + 1;

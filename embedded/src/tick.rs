@@ -110,31 +110,52 @@ pub fn in_call<T>(f: impl FnOnce() -> T) -> T {
     result
 }
 
-/// Fails a wait that no interrupt can end: when `ticks()` stops moving, the
-/// timer is not firing, and waiting longer would hang instead of failing.
+/// Turns a wait that would hang into a failure: the timer stopped (no
+/// tick for many spins), or the other party stopped making progress (many
+/// ticks and no record, no end).
 pub struct Watchdog {
-    last: u32,
+    last_tick: u32,
     spins: u32,
+    progress_tick: u32,
 }
+
+/// Ticks without progress before a wait fails; a round makes progress on
+/// every tick or two when all is well.
+const STALL_TICKS: u32 = 5_000;
+/// Spins without a tick before a wait fails: far longer than any tick period.
+const STALL_SPINS: u32 = 50_000_000;
 
 impl Watchdog {
     pub fn new() -> Self {
+        let now = ticks();
         Self {
-            last: ticks(),
+            last_tick: now,
             spins: 0,
+            progress_tick: now,
         }
     }
 
-    /// Call once per idle spin; `false` once no tick came for a long time.
-    pub fn alive(&mut self) -> bool {
+    /// Something happened: a record arrived, or a channel ended.
+    pub fn progress(&mut self) {
+        self.progress_tick = ticks();
+    }
+
+    /// Call once per idle spin; `Err` says why waiting longer is pointless.
+    pub fn check(&mut self) -> Result<(), &'static str> {
         let now = ticks();
-        if now != self.last {
-            self.last = now;
+        if now.wrapping_sub(self.progress_tick) > STALL_TICKS {
+            return Err("no progress in 5000 interrupts");
+        }
+        if now != self.last_tick {
+            self.last_tick = now;
             self.spins = 0;
-            return true;
+            return Ok(());
         }
         self.spins += 1;
-        self.spins < 50_000_000
+        if self.spins > STALL_SPINS {
+            return Err("the timer interrupt stopped");
+        }
+        Ok(())
     }
 }
 
