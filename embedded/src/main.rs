@@ -46,12 +46,16 @@ fn main() -> ! {
         Err(Failed) => failed += 1,
     };
 
-    tally(static_channel::run(STATIC_CHANNEL.as_mut_slice()));
-
     let Some(core) = cortex_m::Peripherals::take() else {
         say!("FAIL setup: the core peripherals were already taken");
         exit(false)
     };
+    // Ticking from the start, with nothing to do yet, samples the stack
+    // during check 1 too.
+    tick::start(core.SYST);
+
+    tally(static_channel::run(STATIC_CHANNEL.as_mut_slice()));
+
     let regions: &'static [SliceRegion<'static>; 2] = match (
         SliceRegion::new(FEED_0.as_mut_slice()),
         SliceRegion::new(FEED_1.as_mut_slice()),
@@ -62,7 +66,6 @@ fn main() -> ! {
             exit(false)
         }
     };
-    tick::start(core.SYST);
     tally(interrupt_writer::run(regions));
     // A failed check may leave the interrupt holding a writer or a reader:
     // drop it, so the next check starts on its own.
@@ -70,9 +73,43 @@ fn main() -> ! {
     tally(interrupt_reader::run(regions));
     drop(tick::swap_job(tick::Job::Idle));
     tick::stop();
+    tally(stack_headroom());
 
     say!("{} passed, {} failed", passed, failed);
     exit(failed == 0)
+}
+
+// Symbols of cortex-m-rt's linker script: only their addresses are used.
+unsafe extern "C" {
+    /// The initial stack pointer: the top of RAM.
+    static _stack_start: u32;
+    /// The end of the statics: the stack must never reach below it.
+    static __sheap: u32;
+}
+
+/// The stack never ran into the statics (where the channels live): its
+/// deepest point, sampled at every interrupt, at any instruction of the
+/// checks, stays above them.
+fn stack_headroom() -> Result<(), Failed> {
+    let top = (&raw const _stack_start) as u32;
+    let floor = (&raw const __sheap) as u32;
+    let lowest = tick::lowest_sp();
+    report::ensure!(
+        lowest != u32::MAX,
+        "FAIL stack: no interrupt sampled the stack pointer"
+    );
+    report::ensure!(
+        lowest > floor,
+        "FAIL stack: the stack reached {} bytes below the statics",
+        floor - lowest
+    );
+    say!(
+        "PASS stack: at most {} of {} bytes used (sampled at {} interrupts)",
+        top - lowest,
+        top - floor,
+        tick::ticks()
+    );
+    Ok(())
 }
 
 #[panic_handler]

@@ -50,6 +50,9 @@ static TICKS: AtomicU32 = AtomicU32::new(0);
 static PREEMPTED: AtomicU32 = AtomicU32::new(0);
 /// Whether the main loop is inside a kekbit call. Written only by the main loop.
 static IN_CALL: AtomicBool = AtomicBool::new(false);
+/// The lowest stack pointer any interrupt found (the interrupt's own frame
+/// sits on the main loop's stack). Written only by the interrupt.
+static LOWEST_SP: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// Starts SysTick on the core clock, with a period that varies tick to tick
 /// around [`board::TICK_CYCLES`], so preemptions land all over the main loop.
@@ -94,6 +97,11 @@ pub fn ticks() -> u32 {
 /// Interrupts that found the main loop inside a kekbit call.
 pub fn preempted() -> u32 {
     PREEMPTED.load(Ordering::Relaxed)
+}
+
+/// The lowest stack pointer seen at any interrupt so far.
+pub fn lowest_sp() -> u32 {
+    LOWEST_SP.load(Ordering::Relaxed)
 }
 
 /// Runs `f`, a kekbit call of the main loop, marked so that an interrupt
@@ -162,6 +170,10 @@ impl Watchdog {
 #[exception]
 fn SysTick() {
     let preempted = IN_CALL.load(Ordering::Relaxed);
+    let sp = cortex_m::register::msp::read();
+    if sp < LOWEST_SP.load(Ordering::Relaxed) {
+        LOWEST_SP.store(sp, Ordering::Relaxed);
+    }
     // Single writer of both counters, never preempted by the main loop:
     // a load and a store are an increment.
     TICKS.store(
