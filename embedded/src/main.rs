@@ -121,7 +121,8 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     exit(false)
 }
 
-// A fault ends the run with a failure instead of a hang.
+// A fault or a stray exception ends the run with a failure instead of a
+// hang. (`cortex-m-rt` requires both handlers to be `unsafe fn`.)
 #[exception]
 unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
     say!("FAIL hard fault at pc {}", frame.pc());

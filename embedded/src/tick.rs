@@ -22,7 +22,7 @@ use crate::interrupt_writer::Feed;
 
 /// What the interrupt does on each tick.
 pub enum Job {
-    /// Nothing: ticks are only counted.
+    /// Nothing: ticks are only counted, and the stack sampled.
     Idle,
     /// Check 2: append records to two channels.
     Write(Feed),
@@ -61,11 +61,11 @@ pub fn start(mut syst: SYST) {
     syst.set_reload(board::TICK_CYCLES);
     syst.clear_current();
     syst.enable_counter();
-    critical_section::with(|cs| STATE.borrow_ref_mut(cs).syst = Some(syst));
     critical_section::with(|cs| {
-        if let Some(syst) = STATE.borrow_ref_mut(cs).syst.as_mut() {
-            syst.enable_interrupt();
-        }
+        // The first tick waits for the critical section to end, by which
+        // time the handler can reach the timer.
+        syst.enable_interrupt();
+        STATE.borrow_ref_mut(cs).syst = Some(syst);
     });
 }
 
