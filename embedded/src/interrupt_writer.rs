@@ -71,6 +71,8 @@ pub struct Feed {
     producers: [Option<Producer>; 2],
     /// How each channel ended, and how many records its writer published.
     ended: [Option<(End, u64)>; 2],
+    /// Ticks that found both channels ended, waiting for the reader.
+    idle_ticks: u32,
 }
 
 impl Feed {
@@ -88,6 +90,7 @@ impl Feed {
                 return;
             }
         }
+        self.idle_ticks += 1;
     }
 }
 
@@ -100,6 +103,7 @@ struct Totals {
     try_read_rounds: u32,
     full: u32,
     closed: u32,
+    idle_ticks: u32,
 }
 
 /// Runs check 2 on the two static regions.
@@ -114,7 +118,7 @@ pub fn run(regions: &'static [SliceRegion<'static>; 2]) -> Result<(), Failed> {
     let ticks = tick::ticks().wrapping_sub(ticks);
     let preempted = tick::preempted().wrapping_sub(preempted);
     say!(
-        "PASS interrupt-writer: {} records (channel 0: {}, channel 1: {}) appended by SysTick, each read once, in order, whole; {} rounds ({} Poller, {} try_read), {} FULL and {} closed ends; {} interrupts, {} of them preempting a read",
+        "PASS interrupt-writer: {} records (channel 0: {}, channel 1: {}) appended by SysTick, each read once, in order, whole; {} rounds ({} Poller, {} try_read), {} FULL and {} closed ends; {} interrupts, {} of them preempting a read, {} with nothing left to write",
         totals.next_seq[0] + totals.next_seq[1],
         totals.next_seq[0],
         totals.next_seq[1],
@@ -124,7 +128,8 @@ pub fn run(regions: &'static [SliceRegion<'static>; 2]) -> Result<(), Failed> {
         totals.full,
         totals.closed,
         ticks,
-        preempted
+        preempted,
+        totals.idle_ticks
     );
     Ok(())
 }
@@ -168,6 +173,7 @@ fn run_round(
         *job = Job::Write(Feed {
             producers,
             ended: [None, None],
+            idle_ticks: 0,
         });
         Ok(())
     });
@@ -238,6 +244,7 @@ fn run_round(
         );
         return Err(Failed);
     };
+    totals.idle_ticks += feed.idle_ticks;
     for channel in 0..2 {
         ensure!(
             feed.producers[channel].is_none(),
