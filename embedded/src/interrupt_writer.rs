@@ -84,7 +84,9 @@ impl Feed {
             if let Some(producer) = self.producers[channel].as_mut() {
                 if let Some(end) = producer.append() {
                     self.ended[channel] = Some((end, producer.writer.records_written()));
-                    // Dropping the writer of an ended channel stores nothing.
+                    // Dropping a FULL or closed writer stores nothing; one
+                    // whose write failed closes its channel, which the
+                    // round then reports.
                     self.producers[channel] = None;
                 }
                 return;

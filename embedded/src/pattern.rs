@@ -24,8 +24,8 @@ impl Body {
 
     /// Byte `i` of the body, given the body's [`Body::key`].
     fn byte(key: u32, i: usize) -> u8 {
-        // Cheap on a Cortex-M0 (no 64-bit multiply per byte), and still
-        // different for every record and every position in it.
+        // Cheap on a Cortex-M0 (no 64-bit multiply per byte), and varies
+        // with the record and with the position in it.
         key.rotate_left(i as u32 % 32) as u8 ^ i as u8 ^ (i >> 8) as u8
     }
 
