@@ -10,8 +10,16 @@
 //! The main loop writes each record one of three ways (`write_with` and
 //! `SequenceHandler`, `reserve`/`commit`, `write`), until the channel is
 //! FULL; the interrupt drains what it finds on each tick and checks every
-//! record's sequence number and bytes.
+//! record's sequence number and bytes. Every fourth group of
+//! [`BATCH_RECORDS`] records goes through a `Batch` instead, published by
+//! one store: an interrupt that lands while the batch is staged must see
+//! none of it, and once it is published, all of it. The main loop names
+//! the batch it is staging in two words the interrupt reads; a drain that
+//! stops strictly inside that batch has seen part of it, and fails.
 
+use core::sync::atomic::{AtomicU32, Ordering, compiler_fence};
+
+use kekbit_nostd::format::{BATCH_MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN};
 use kekbit_nostd::{
     ChannelConfig, Handler, PlainHandler, ReadError, Reader, SequenceHandler, SliceRegion,
     WriteError, Writer,
@@ -28,6 +36,20 @@ const PREEMPTED_WRITES: u32 = 20_000;
 const MAX_RECORD: usize = 8 + FEED_MAX_BODY;
 /// Records get bodies of channel 2's pattern (the other check used 0 and 1).
 const PATTERN: u8 = 2;
+/// Records per batch.
+const BATCH_RECORDS: u64 = 8;
+/// Room a whole batch needs, so it is staged and published as one: its
+/// marker and the longest records. Nearer the end, records go one by one.
+const BATCH_BYTES: u32 = (BATCH_MARKER_LEN
+    + BATCH_RECORDS as usize * (PAYLOAD_OFFSET + MAX_RECORD.next_multiple_of(RECORD_ALIGN)))
+    as u32;
+
+/// The batch the main loop is staging: sequence numbers `BATCH_START` up
+/// to, not including, `BATCH_END` (low 32 bits). Written only by the main
+/// loop, start first, so an interrupt between the two stores sees an empty
+/// range, never a wrong one.
+static BATCH_START: AtomicU32 = AtomicU32::new(0);
+static BATCH_END: AtomicU32 = AtomicU32::new(0);
 
 /// Where the interrupt's reading stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +64,9 @@ pub enum Outcome {
         found: u64,
         len: usize,
     },
+    /// The records up to `seen` were visible, but not the rest of the
+    /// batch `start..end` they belong to.
+    PartialBatch { start: u32, seen: u32, end: u32 },
 }
 
 /// The interrupt's job in this check: one reader and what it found.
@@ -70,7 +95,15 @@ impl Drain {
                         };
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    let start = BATCH_START.load(Ordering::Relaxed);
+                    let end = BATCH_END.load(Ordering::Relaxed);
+                    let seen = self.next_seq as u32;
+                    if start < seen && seen < end {
+                        self.outcome = Outcome::PartialBatch { start, seen, end };
+                    }
+                    return;
+                }
                 Err(e) => self.outcome = Outcome::Ended(e),
             }
         }
@@ -83,16 +116,19 @@ pub fn run(regions: &'static [SliceRegion<'static>; 2]) -> Result<(), Failed> {
     let region = &regions[0];
     let mut next_seq = 0u64;
     let mut rounds = 0u32;
+    let mut batches = 0u32;
     while tick::preempted().wrapping_sub(preempted) < PREEMPTED_WRITES {
-        next_seq = run_round(region, rounds, next_seq)?;
+        next_seq = run_round(region, rounds, next_seq, &mut batches)?;
         rounds += 1;
     }
     let ticks = tick::ticks().wrapping_sub(ticks);
     let preempted = tick::preempted().wrapping_sub(preempted);
     say!(
-        "PASS interrupt-reader: {} records written by the main loop in {} rounds, each read once, in order, whole by SysTick; {} interrupts, {} of them preempting a write",
+        "PASS interrupt-reader: {} records written by the main loop in {} rounds ({} batches of {}, none seen in part), each read once, in order, whole by SysTick; {} interrupts, {} of them preempting a write",
         next_seq,
         rounds,
+        batches,
+        BATCH_RECORDS,
         ticks,
         preempted
     );
@@ -100,7 +136,12 @@ pub fn run(regions: &'static [SliceRegion<'static>; 2]) -> Result<(), Failed> {
 }
 
 /// One channel, written until FULL; returns the next sequence number.
-fn run_round(region: &'static SliceRegion<'static>, round: u32, first: u64) -> Result<u64, Failed> {
+fn run_round(
+    region: &'static SliceRegion<'static>,
+    round: u32,
+    first: u64,
+    batches: &mut u32,
+) -> Result<u64, Failed> {
     let config = ChannelConfig::new(200)
         .checksums(true)
         .max_record_len(MAX_RECORD as u32);
@@ -130,6 +171,33 @@ fn run_round(region: &'static SliceRegion<'static>, round: u32, first: u64) -> R
     let mut seq = first;
     let mut record = [0u8; MAX_RECORD];
     loop {
+        if seq % (4 * BATCH_RECORDS) == 3 * BATCH_RECORDS && writer.remaining_bytes() >= BATCH_BYTES
+        {
+            BATCH_START.store(seq as u32, Ordering::Relaxed);
+            BATCH_END.store((seq + BATCH_RECORDS) as u32, Ordering::Relaxed);
+            // The interrupt is on this core: a compiler fence keeps the
+            // two stores before the batch's.
+            compiler_fence(Ordering::SeqCst);
+            let published = tick::in_call(|| write_batch(&mut writer, seq));
+            match published {
+                Ok(count) => {
+                    // Room for the whole batch was checked: it goes out as one.
+                    ensure!(
+                        count as u64 == BATCH_RECORDS,
+                        "FAIL interrupt-reader: a batch of {} published {} records",
+                        BATCH_RECORDS,
+                        count
+                    );
+                    seq += BATCH_RECORDS;
+                    *batches += 1;
+                    continue;
+                }
+                Err(e) => {
+                    say!("FAIL interrupt-reader: batch from record {}: {}", seq, e);
+                    return Err(Failed);
+                }
+            }
+        }
         let body = Body::feed(PATTERN, seq);
         let len = 8 + body.len;
         let written = match seq % 3 {
@@ -187,6 +255,16 @@ fn run_round(region: &'static SliceRegion<'static>, round: u32, first: u64) -> R
             );
             return Err(Failed);
         }
+        Outcome::PartialBatch { start, seen, end } => {
+            say!(
+                "FAIL interrupt-reader: the interrupt saw records {} to {} of the batch {} to {}, not the rest",
+                start,
+                seen - 1,
+                start,
+                end - 1
+            );
+            return Err(Failed);
+        }
         Outcome::Ended(e) => {
             say!("FAIL interrupt-reader: the interrupt's reader: {}", e);
             return Err(Failed);
@@ -204,4 +282,35 @@ fn run_round(region: &'static SliceRegion<'static>, round: u32, first: u64) -> R
         drain.records
     );
     Ok(seq)
+}
+
+/// Writes records `first..first + BATCH_RECORDS` as one batch, each of the
+/// three ways in turn, and publishes it; returns the records published.
+fn write_batch(
+    writer: &mut Writer<&'static SliceRegion<'static>>,
+    first: u64,
+) -> Result<usize, WriteError> {
+    let mut batch = writer.batch();
+    let mut record = [0u8; MAX_RECORD];
+    for seq in first..first + BATCH_RECORDS {
+        let body = Body::feed(PATTERN, seq);
+        let len = 8 + body.len;
+        match seq % 3 {
+            0 => {
+                batch.write_with(&mut SequenceHandler::new(seq).chain(PlainHandler), &body)?;
+            }
+            1 => {
+                let mut grant = batch.reserve(len)?;
+                grant[..8].copy_from_slice(&seq.to_le_bytes());
+                body.fill(&mut grant[8..len]);
+                grant.commit(len)?;
+            }
+            _ => {
+                record[..8].copy_from_slice(&seq.to_le_bytes());
+                body.fill(&mut record[8..len]);
+                batch.write(&record[..len])?;
+            }
+        }
+    }
+    Ok(batch.publish())
 }

@@ -310,8 +310,14 @@ fn every_length_then_fill(bytes: &mut [u8], canary: &[u8]) -> Result<usize, Fail
             }),
         "FAIL static-buffer: an empty record after the exact fill was not refused as Full"
     );
+    // FULL is terminal: every later write gets the same error.
     ensure!(
-        writer.write(&[]) == Err(WriteError::Closed) && !writer.is_open(),
+        writer.write(&[])
+            == Err(WriteError::Full {
+                needed: PAYLOAD_OFFSET as u64,
+                remaining: 0
+            })
+            && !writer.is_open(),
         "FAIL static-buffer: the channel took a record after FULL"
     );
     // Before reading anything: the FULL marker is the write nearest the end.
