@@ -89,7 +89,7 @@ pub fn run(memory: &mut [u8]) -> Result<(), Failed> {
     check_canary(canary, "after the sequenced records")?;
     let filled = every_length_then_fill(region, canary)?;
     checksum_catches_damage(region)?;
-    largest_record(region)?;
+    let largest = largest_record(region)?;
     check_canary(canary, "after the largest record")?;
 
     say!(
@@ -100,7 +100,7 @@ pub fn run(memory: &mut [u8]) -> Result<(), Failed> {
         STATIC_REGION_BYTES,
         filled,
         CANARY_BYTES,
-        STATIC_REGION_BYTES - HEADER_LEN - PAYLOAD_OFFSET - MARKER_LEN
+        largest
     );
     Ok(())
 }
@@ -398,8 +398,8 @@ fn checksum_catches_damage(bytes: &mut [u8]) -> Result<(), Failed> {
 }
 
 /// A channel with no configured maximum: one record of the largest length
-/// it allows fills it exactly.
-fn largest_record(bytes: &mut [u8]) -> Result<(), Failed> {
+/// it allows fills it exactly. Returns that length.
+fn largest_record(bytes: &mut [u8]) -> Result<usize, Failed> {
     bytes.fill(GARBAGE);
     let mut region = attempt!(SliceRegion::new(bytes), CHECK, "region");
     let mut writer = attempt!(
@@ -441,5 +441,5 @@ fn largest_record(bytes: &mut [u8]) -> Result<(), Failed> {
         reader.try_read() == Err(ReadError::Full),
         "FAIL static-buffer: no FULL after the largest record"
     );
-    Ok(())
+    Ok(max)
 }
