@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Clippy with -D warnings: the workspace, the no_std core on the thumb
-# targets (with and without defmt), and the loom configuration.
+# targets (with and without defmt), the embedded firmware for each board
+# (and its defmt build), and the loom configuration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
@@ -15,6 +16,16 @@ if ensure_targets stable "${THUMB_TARGETS[@]}"; then
     cargo clippy -p kekbit-nostd --locked --target thumbv7em-none-eabihf --features defmt -- -D warnings
 else
     skipped "clippy on thumb targets: rustup could not add ${THUMB_TARGETS[*]}"
+fi
+
+step "clippy: embedded firmware, each board"
+if ensure_targets stable "${EMBEDDED_TARGETS[@]}"; then
+    for target in "${EMBEDDED_TARGETS[@]}"; do
+        (cd embedded && cargo clippy --locked --release --target "$target" -- -D warnings)
+    done
+    (cd embedded && cargo clippy --locked --release --target thumbv7em-none-eabihf --features defmt -- -D warnings)
+else
+    skipped "clippy on the embedded firmware: rustup could not add ${EMBEDDED_TARGETS[*]}"
 fi
 
 step "clippy: loom configuration"

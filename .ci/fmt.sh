@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Formatting of the workspace and of the fuzz project.
+# Formatting of the workspace, the fuzz project and the embedded firmware.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
@@ -7,4 +7,7 @@ step "cargo fmt --check"
 cargo fmt --all --check
 if [ -f fuzz/Cargo.toml ]; then
     (cd fuzz && cargo fmt --all --check)
+fi
+if [ -f embedded/Cargo.toml ]; then
+    (cd embedded && cargo fmt --all --check)
 fi

@@ -31,3 +31,5 @@ ensure_components() {
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 THUMB_TARGETS=(thumbv6m-none-eabi thumbv7em-none-eabihf)
+# The embedded firmware's targets: one QEMU board each (embedded/README.md).
+EMBEDDED_TARGETS=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf)
