@@ -60,7 +60,9 @@ cargo package --no-verify --allow-dirty --locked --quiet --target-dir "$work/pkg
 declare -A src
 for line in "${crates[@]}"; do
     IFS=$'\t' read -r name version _ <<<"$line"
-    tar -xzf "$work/pkg/package/$name-$version.crate" -C "$work/src"
+    # --touch: a .crate stores one fixed mtime for every file, which would
+    # make cargo take changed sources for unchanged ones.
+    tar -xz --touch -f "$work/pkg/package/$name-$version.crate" -C "$work/src"
     src[$name]=$PWD/$work/src/$name-$version
 done
 
