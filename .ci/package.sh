@@ -26,14 +26,30 @@ for line in "${crates[@]}"; do
 done
 
 step "cargo package (verified): ${names[*]}"
+# Cargo takes a crate from a registry to be the same whenever its version
+# is. The crates that verification gets from cargo's overlay registry
+# (kekbit-nostd, when it verifies kekbit-std) would therefore come from
+# the last run: from the copy unpacked into $CARGO_HOME/registry/src/-<hash>/,
+# and built into the target dir. So verification gets a target dir of its
+# own, and both those copies go before each run.
+dir=target/package-check
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+rm -rf "$dir/package"
+for line in "${crates[@]}"; do
+    IFS=$'\t' read -r name version _ <<<"$line"
+    rm -rf "$cargo_home"/registry/src/-*/"$name-$version"
+done
+if [ -d "$dir" ]; then
+    cargo clean --quiet --target-dir "$dir" "${packages[@]}"
+fi
 # --allow-dirty: what is checked is the tree as it is (CI's is a clean clone).
-cargo package --locked --allow-dirty "${packages[@]}"
+cargo package --locked --allow-dirty --target-dir "$dir" "${packages[@]}"
 
 step "package contents: readme and licences"
 metadata=$(cargo metadata --no-deps --format-version 1 --locked)
 for line in "${crates[@]}"; do
     IFS=$'\t' read -r name version _ <<<"$line"
-    crate=target/package/$name-$version.crate
+    crate=$dir/package/$name-$version.crate
     readme=$(python3 -c '
 import json, sys
 name = sys.argv[1]
