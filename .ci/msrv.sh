@@ -106,6 +106,7 @@ for line in "${crates[@]}"; do
         sed -i "s/^rust-version = \".*\"/rust-version = \"$toolchain\"/" "$dir/Cargo.toml"
         ignore=(--ignore-rust-version)
     fi
+    # Resolved by the default toolchain's cargo (MSRV-aware since 1.84).
     rm -f "$dir/Cargo.lock"
     CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
         cargo generate-lockfile --manifest-path "$dir/Cargo.toml"
@@ -125,7 +126,8 @@ for line in "${crates[@]}"; do
         for feature_set in "${feature_sets[@]}"; do
             printf -- '-- cargo +%s check %s%s\n' "$toolchain" \
                 "${target_arg[*]:-(host)}" "${feature_set:+ $feature_set}"
-            RUSTFLAGS="${RUSTFLAGS:-} --cap-lints warn" cargo "+$toolchain" check --locked --quiet "${ignore[@]}" \
+            RUSTFLAGS="${RUSTFLAGS:-} --cap-lints warn" \
+                cargo "+$toolchain" check --locked --quiet "${ignore[@]}" \
                 --manifest-path "$dir/Cargo.toml" --target-dir "$PWD/$work/target" \
                 "${target_arg[@]}" $feature_set
             checked=$((checked + 1))
