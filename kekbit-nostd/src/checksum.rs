@@ -107,12 +107,18 @@ mod hardware {
         for word in &mut words {
             let mut bytes = [0u8; 8];
             bytes.copy_from_slice(word);
-            wide = _mm_crc32_u64(wide, u64::from_le_bytes(bytes));
+            #[allow(unused_unsafe)] // safe under `target_feature` from Rust 1.87 on
+            // SAFETY: the caller promises SSE4.2 (this function's contract).
+            let next = unsafe { _mm_crc32_u64(wide, u64::from_le_bytes(bytes)) };
+            wide = next;
         }
         // The instruction keeps the 32-bit state in the low half.
         let mut state = wide as u32;
         for &byte in words.remainder() {
-            state = _mm_crc32_u8(state, byte);
+            #[allow(unused_unsafe)] // safe under `target_feature` from Rust 1.87 on
+            // SAFETY: the caller promises SSE4.2 (this function's contract).
+            let next = unsafe { _mm_crc32_u8(state, byte) };
+            state = next;
         }
         state
     }
