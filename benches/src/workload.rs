@@ -31,7 +31,7 @@ impl Stall {
     #[inline]
     fn idle(&mut self, progress: u64) -> Res<()> {
         self.spins = self.spins.wrapping_add(1);
-        if self.spins % 4096 != 0 {
+        if !self.spins.is_multiple_of(4096) {
             return Ok(());
         }
         match self.since {
@@ -272,7 +272,7 @@ where
                     while check.count() < records {
                         let mut err = None;
                         let got = rx.poll(|r| {
-                            if check.count() % 16 == 0 {
+                            if check.count().is_multiple_of(16) {
                                 let mut at = [0u8; 8];
                                 at.copy_from_slice(&r[8..16]);
                                 let written = u64::from_le_bytes(at);

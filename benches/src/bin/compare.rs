@@ -1104,10 +1104,10 @@ fn machine() -> String {
         "L3 cache",
     ];
     for l in text.lines() {
-        if let Some((k, v)) = l.split_once(':') {
-            if keep.contains(&k.trim()) {
-                out.push_str(&format!("- {}: {}\n", k.trim(), v.trim()));
-            }
+        if let Some((k, v)) = l.split_once(':')
+            && keep.contains(&k.trim())
+        {
+            out.push_str(&format!("- {}: {}\n", k.trim(), v.trim()));
         }
     }
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
