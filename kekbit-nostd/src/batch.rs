@@ -605,10 +605,11 @@ mod tests {
         let config = ChannelConfig::new(1).checksums(true);
         let mut writer = Writer::create(&mut region, &config).unwrap();
         writer.write(b"1").unwrap();
-        writer.write_all(&[b"2", b"3"]).unwrap();
+        // The first record's position, after the marker.
+        assert_eq!(writer.write_all(&[b"2", b"3"]).unwrap(), 16 + 8);
         writer.write(b"4").unwrap();
-        writer.write_all(&[b"5"]).unwrap();
-        writer.write_all(&[]).unwrap();
+        assert_eq!(writer.write_all(&[b"5"]).unwrap(), 72 + 8);
+        assert_eq!(writer.write_all(&[]).unwrap(), writer.position());
         writer.close();
         let (records, end) = all(writer.shared_region());
         let expected: Vec<Vec<u8>> = (1..=5u8).map(|i| std::vec![b'0' + i]).collect();

@@ -765,7 +765,8 @@ impl<R: Region> Writer<R> {
     }
 
     /// Writes every record of `records` as one batch; returns the position
-    /// of the first.
+    /// of the first record (after the batch's 8-byte marker), or the
+    /// writer's position if `records` is empty.
     ///
     /// If one cannot be written (too large, or the channel filled), the
     /// records before it are published and the error says how many.
@@ -777,7 +778,7 @@ impl<R: Region> Writer<R> {
     /// let mut buffer = AlignedBuffer::<1024>::new();
     /// let mut region = SliceRegion::new(buffer.as_mut_slice())?;
     /// let mut writer = Writer::create(&mut region, &ChannelConfig::new(1).max_record_len(8))?;
-    /// writer.write_all(&[b"a", b"bc"])?;
+    /// assert_eq!(writer.write_all(&[b"a", b"bc"])?, 8); // after the marker
     ///
     /// let err = writer.write_all(&[b"d", b"far too long"]).unwrap_err();
     /// assert_eq!(err.published, 1);
@@ -789,19 +790,24 @@ impl<R: Region> Writer<R> {
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
     pub fn write_all(&mut self, records: &[&[u8]]) -> Result<u32, BatchError> {
-        let first = self.position;
+        let mut first = None;
         let mut batch = self.batch();
         for (i, record) in records.iter().enumerate() {
-            if let Err(error) = batch.write(record) {
+            match batch.write(record) {
+                Ok(position) => {
+                    first.get_or_insert(position);
+                }
                 // Everything before it is published when the batch drops.
-                return Err(BatchError {
-                    published: i,
-                    error,
-                });
+                Err(error) => {
+                    return Err(BatchError {
+                        published: i,
+                        error,
+                    });
+                }
             }
         }
         drop(batch);
-        Ok(first)
+        Ok(first.unwrap_or(self.position))
     }
 }
 
