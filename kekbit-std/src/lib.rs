@@ -3,6 +3,7 @@
 #![cfg(unix)]
 
 mod clock;
+mod creation;
 mod durability;
 mod error;
 mod fault;
