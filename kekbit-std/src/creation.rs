@@ -167,6 +167,17 @@ impl TempFile {
     }
 }
 
+impl TempFile {
+    /// Renames the file to `path`, replacing what is there: only for a
+    /// journal segment that replaces an empty one of its own.
+    pub(crate) fn replace(mut self, path: &Path) -> Result<(), ChannelError> {
+        fs::rename(&self.path, path)
+            .map_err(|e| ChannelError::io(path, "publish the channel", e))?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         if self.armed {

@@ -7,6 +7,7 @@ mod creation;
 mod durability;
 mod error;
 mod fault;
+pub mod journal;
 mod location;
 mod mapping;
 mod reader;
@@ -16,6 +17,10 @@ mod wait;
 mod writer;
 
 pub use clock::SystemClock;
+pub use journal::{
+    JournalError, JournalOptions, JournalReader, JournalRecord, JournalWriter, Retention,
+    SharedJournal, Start,
+};
 pub use durability::Durability;
 pub use error::{ChannelError, TrustError};
 pub use location::{CHANNEL_EXTENSION, default_root, storage_path};
