@@ -17,12 +17,12 @@ mod wait;
 mod writer;
 
 pub use clock::SystemClock;
+pub use durability::Durability;
+pub use error::{ChannelError, TrustError};
 pub use journal::{
     JournalError, JournalOptions, JournalReader, JournalRecord, JournalWriter, Retention,
     SharedJournal, Start,
 };
-pub use durability::Durability;
-pub use error::{ChannelError, TrustError};
 pub use location::{CHANNEL_EXTENSION, default_root, storage_path};
 pub use mapping::MappedRegion;
 pub use reader::{Blocking, ChannelReader, ShmReader, open_reader, shm_reader, try_shm_reader};

@@ -194,7 +194,10 @@ impl Syncer {
         let pending = self.pending();
         pending.folders_owed
             || !pending.sealed.is_empty()
-            || pending.current.as_ref().is_some_and(|c| c.new_file.is_some())
+            || pending
+                .current
+                .as_ref()
+                .is_some_and(|c| c.new_file.is_some())
     }
 
     /// Returns once everything before `target` is durable, running a sync
@@ -275,8 +278,8 @@ impl Syncer {
             if end > *synced_to {
                 // Published records, and the commit word after them.
                 let from = HEADER_LEN as u64 + (synced_to - base);
-                let to = (HEADER_LEN as u64 + (end - base) + MARKER_LEN as u64)
-                    .min(region.len() as u64);
+                let to =
+                    (HEADER_LEN as u64 + (end - base) + MARKER_LEN as u64).min(region.len() as u64);
                 fault::check(Step::JournalSync)
                     .and_then(|()| region.flush_range(from as usize, (to - from) as usize))
                     .map_err(|e| JournalError::io(path, "write the segment back (msync)", e))?;
@@ -294,7 +297,8 @@ impl Syncer {
             let mut pending = self.pending();
             // Only syncs remove sealed entries, and one runs at a time.
             pending.sealed.drain(..sealed.len());
-            if let (Some(c), Some((base, _, _, _, new_file))) = (pending.current.as_mut(), &current) {
+            if let (Some(c), Some((base, _, _, _, new_file))) = (pending.current.as_mut(), &current)
+            {
                 if c.base == *base {
                     c.synced_to = c.synced_to.max(end);
                     if new_file.is_some() {
@@ -370,7 +374,13 @@ pub(crate) fn sync_file(path: &Path, whole: bool) -> Result<(), JournalError> {
         Err(e) => return Err(JournalError::io(path, "open the segment to sync it", e)),
     };
     fault::check(Step::JournalSync)
-        .and_then(|()| if whole { file.sync_all() } else { file.sync_data() })
+        .and_then(|()| {
+            if whole {
+                file.sync_all()
+            } else {
+                file.sync_data()
+            }
+        })
         .map_err(|e| JournalError::io(path, "sync the segment", e))
 }
 

@@ -173,7 +173,10 @@ impl From<ChannelError> for JournalError {
 impl fmt::Display for JournalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Locked { dir, pid: Some(pid) } => write!(
+            Self::Locked {
+                dir,
+                pid: Some(pid),
+            } => write!(
                 f,
                 "{}: the journal has a writer already (process {pid} holds its lock)",
                 dir.display()
@@ -256,7 +259,10 @@ mod tests {
                 dir: d(),
                 pid: Some(7),
             },
-            JournalError::Locked { dir: d(), pid: None },
+            JournalError::Locked {
+                dir: d(),
+                pid: None,
+            },
             JournalError::BehindRetention {
                 dir: d(),
                 requested: 1,

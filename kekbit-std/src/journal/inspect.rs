@@ -118,7 +118,10 @@ pub fn segments(dir: impl AsRef<Path>) -> Result<Vec<SegmentInfo>, JournalError>
         let file_len = channel.file_len() as u64;
         if !header.is_segment() || header.base_position != base {
             let reason = if header.is_segment() {
-                format!("named for position {base} but starts at {}", header.base_position)
+                format!(
+                    "named for position {base} but starts at {}",
+                    header.base_position
+                )
             } else {
                 "a channel, not a journal segment".to_string()
             };

@@ -109,7 +109,8 @@ impl LockNote {
     /// Notes the durable position (a best effort: the text is
     /// informational).
     pub(crate) fn durable(&self, position: u64) {
-        self.durable.fetch_max(position.wrapping_add(1), Ordering::AcqRel);
+        self.durable
+            .fetch_max(position.wrapping_add(1), Ordering::AcqRel);
         let _ = self.write();
     }
 

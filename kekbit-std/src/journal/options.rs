@@ -432,11 +432,18 @@ mod tests {
             );
         }
         assert!(JournalOptions::new().segment_bytes(24).check(dir).is_ok());
-        let over = JournalOptions::new().segment_bytes(4096).max_record_len(4081);
+        let over = JournalOptions::new()
+            .segment_bytes(4096)
+            .max_record_len(4081);
         assert!(over.check(dir).is_err());
-        let exact = JournalOptions::new().segment_bytes(4096).max_record_len(4080);
+        let exact = JournalOptions::new()
+            .segment_bytes(4096)
+            .max_record_len(4080);
         assert!(exact.check(dir).is_ok());
-        assert_eq!(JournalOptions::new().segment_bytes(4096).record_limit(), 4080);
+        assert_eq!(
+            JournalOptions::new().segment_bytes(4096).record_limit(),
+            4080
+        );
         assert!(JournalOptions::new().max_record_len(0).check(dir).is_err());
     }
 }

@@ -232,7 +232,10 @@ impl JournalReader {
     pub fn open_at(dir: impl AsRef<Path>, start: Start) -> Result<Self, JournalError> {
         let dir = dir.as_ref();
         if !check_folder(dir)? {
-            return Err(JournalError::not_a_journal(dir, "the folder does not exist"));
+            return Err(JournalError::not_a_journal(
+                dir,
+                "the folder does not exist",
+            ));
         }
         Self::open_as(dir, start, Trust::OwnerOnly)
     }
@@ -261,7 +264,10 @@ impl JournalReader {
     /// assert_eq!(&*reader.try_read()?.unwrap(), b"for the group");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub unsafe fn open_shared_at(dir: impl AsRef<Path>, start: Start) -> Result<Self, JournalError> {
+    pub unsafe fn open_shared_at(
+        dir: impl AsRef<Path>,
+        start: Start,
+    ) -> Result<Self, JournalError> {
         Self::open_as(dir.as_ref(), start, Trust::Shared)
     }
 
@@ -662,9 +668,7 @@ fn locate(
                     });
                 }
                 // Start::End: the end of the records, by their framing.
-                seg.reader
-                    .seek(end)
-                    .map_err(|e| seek_error(dir, &seg, e))?;
+                seg.reader.seek(end).map_err(|e| seek_error(dir, &seg, e))?;
                 return Ok(seg);
             }
             Err(SeekError::NotARecordBoundary { .. }) => {
@@ -686,7 +690,11 @@ fn walk_end(seg: &mut OpenSegment) -> Result<u64, JournalError> {
         Err(SeekError::BeyondEnd { end, .. }) => Ok(seg.base + u64::from(end)),
         Err(SeekError::Read(e)) => Err(seg.read_error(e)),
         Err(SeekError::NotARecordBoundary { position }) => Err(JournalError::NotARecordBoundary {
-            dir: seg.path().parent().map(Path::to_path_buf).unwrap_or_default(),
+            dir: seg
+                .path()
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
             position: seg.base + u64::from(position),
         }),
     }

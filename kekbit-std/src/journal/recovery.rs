@@ -294,7 +294,10 @@ pub(crate) fn open(
         }
         Current::Sealed(region) => {
             let (end, _) = framing_end(&region).map_err(|reason| {
-                JournalError::not_a_journal(dir, format!("segment {}: {reason}", last.path.display()))
+                JournalError::not_a_journal(
+                    dir,
+                    format!("segment {}: {reason}", last.path.display()),
+                )
             })?;
             drop(region);
             sync_file(&last.path, false)?;
@@ -452,8 +455,7 @@ fn set_aside(segments: &[(u64, PathBuf)], recovery: &mut Recovery) -> Result<(),
             next.push(format!("{DISCARDED_SUFFIX}.{n}"));
             aside = PathBuf::from(next);
         }
-        fs::rename(path, &aside)
-            .map_err(|e| JournalError::io(path, "set the segment aside", e))?;
+        fs::rename(path, &aside).map_err(|e| JournalError::io(path, "set the segment aside", e))?;
         recovery.discarded_segments.push(aside);
     }
     Ok(())
@@ -475,9 +477,8 @@ fn random_id() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     let local = 0u8;
-    let mut z = nanos
-        ^ u64::from(std::process::id()).rotate_left(32)
-        ^ (std::ptr::addr_of!(local) as u64);
+    let mut z =
+        nanos ^ u64::from(std::process::id()).rotate_left(32) ^ (std::ptr::addr_of!(local) as u64);
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

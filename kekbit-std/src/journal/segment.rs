@@ -6,7 +6,9 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use kekbit_nostd::format::{HEADER_LEN, IMMUTABLE_HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN};
+use kekbit_nostd::format::{
+    HEADER_LEN, IMMUTABLE_HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN,
+};
 use kekbit_nostd::{Clock, Header, Reader, SeekError, TickUnit, Writer};
 
 use super::error::JournalError;
@@ -183,7 +185,10 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, JournalError> {
 /// Maps the segment file at `path` for writing; `extend_to` first restores
 /// the length of a file that power loss left short (the bytes it gains
 /// read as zeros: no record).
-pub(crate) fn map_writable(path: &Path, file_len: u64) -> Result<(File, MappedRegion), JournalError> {
+pub(crate) fn map_writable(
+    path: &Path,
+    file_len: u64,
+) -> Result<(File, MappedRegion), JournalError> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -202,7 +207,10 @@ pub(crate) fn map_writable(path: &Path, file_len: u64) -> Result<(File, MappedRe
         JournalError::io(
             path,
             "map the segment",
-            io::Error::new(io::ErrorKind::InvalidInput, "too large for this address space"),
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "too large for this address space",
+            ),
         )
     })?;
     let region = MappedRegion::map(&file, len, true).map_err(|e| e.at(path))?;

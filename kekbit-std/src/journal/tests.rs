@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kekbit_nostd::format::{COMMIT_CLOSED, HEADER_LEN};
 use kekbit_nostd::SequenceHandler;
+use kekbit_nostd::format::{COMMIT_CLOSED, HEADER_LEN};
 
 use super::*;
 use crate::fault::{Step, armed};
@@ -84,13 +84,19 @@ fn records_cross_many_segments_and_read_back_from_anywhere() {
     let all = read_all(dir.path());
     assert_eq!(all.len(), 3000);
     for (i, (position, payload)) in all.iter().enumerate() {
-        assert_eq!((*position, payload.as_slice()), (positions[i], &record(i as u64)[..]));
+        assert_eq!(
+            (*position, payload.as_slice()),
+            (positions[i], &record(i as u64)[..])
+        );
     }
     // From every 97th record, and from the end.
     for i in (0..3000).step_by(97) {
         let mut reader = JournalReader::open_at(dir.path(), Start::Position(positions[i])).unwrap();
         let r = reader.try_read().unwrap().unwrap();
-        assert_eq!((r.position, r.payload), (positions[i], &record(i as u64)[..]));
+        assert_eq!(
+            (r.position, r.payload),
+            (positions[i], &record(i as u64)[..])
+        );
     }
     let mut end = JournalReader::open_at(dir.path(), Start::End).unwrap();
     assert_eq!(end.position(), writer.end_position());
@@ -289,7 +295,11 @@ fn recovery_after_a_kill_resumes_after_the_last_record() {
     // The dead writer's file made ahead is gone (the new writer has its own).
     assert!(!r.removed_temp_files.is_empty());
     assert!(r.removed_temp_files.iter().all(|p| !p.exists()));
-    assert!(r.removed_temp_files.iter().all(|p| is_temp_name(&p.file_name().unwrap().to_string_lossy())));
+    assert!(
+        r.removed_temp_files
+            .iter()
+            .all(|p| is_temp_name(&p.file_name().unwrap().to_string_lossy()))
+    );
 }
 
 #[test]
@@ -315,7 +325,10 @@ fn recovery_seals_a_complete_segment_left_unsealed() {
     assert_eq!(recovered.recovery().sealed_segments, [0]);
     recovered.append(b"third").unwrap();
     let all: Vec<Vec<u8>> = read_all(copy.path()).into_iter().map(|(_, r)| r).collect();
-    assert_eq!(all, [b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]);
+    assert_eq!(
+        all,
+        [b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]
+    );
     let mut word = [0u8; 4];
     fs::File::open(segment_path(copy.path(), 0))
         .unwrap()
@@ -339,8 +352,12 @@ fn recovery_cuts_at_the_first_damage_and_sets_the_rest_aside() {
     let found = segments(copy.path()).unwrap();
     assert!(found.len() > 4);
     let third = &found[2];
-    let file = fs::OpenOptions::new().write(true).open(&third.path).unwrap();
-    file.write_all_at(&[0; 1024], HEADER_LEN as u64 + 1024).unwrap();
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(&third.path)
+        .unwrap();
+    file.write_all_at(&[0; 1024], HEADER_LEN as u64 + 1024)
+        .unwrap();
     // And the lock file's checkpoint was not written (the worst case).
     fs::write(copy.path().join(LOCK_FILE_NAME), b"").unwrap();
     let mut recovered = small().open_writer(copy.path()).unwrap();
@@ -351,9 +368,14 @@ fn recovery_cuts_at_the_first_damage_and_sets_the_rest_aside() {
     // Everything before the damaged record, in order, and nothing after.
     assert!(!kept.is_empty());
     for (i, (position, payload)) in kept.iter().enumerate() {
-        assert_eq!((*position, payload.as_slice()), (positions[i], &record(i as u64)[..]));
+        assert_eq!(
+            (*position, payload.as_slice()),
+            (positions[i], &record(i as u64)[..])
+        );
     }
-    let end = kept.last().map_or(0, |(p, r)| p + 8 + r.len().next_multiple_of(8) as u64);
+    let end = kept
+        .last()
+        .map_or(0, |(p, r)| p + 8 + r.len().next_multiple_of(8) as u64);
     assert!(end <= third.base + 1024);
     assert_eq!(recovered.end_position(), end);
     assert_eq!(recovered.append(b"resumed").unwrap(), end);
@@ -382,7 +404,11 @@ fn recovery_drops_a_trailing_segment_that_never_became_valid_and_stale_temp_file
     let mut recovered = small().open_writer(copy.path()).unwrap();
     let r = recovered.recovery().clone();
     assert_eq!(r.deleted_segments, [segment_path(copy.path(), 16)]);
-    assert!(r.removed_temp_files.iter().any(|p| p.ends_with(".segment.99999.3.tmp")));
+    assert!(
+        r.removed_temp_files
+            .iter()
+            .any(|p| p.ends_with(".segment.99999.3.tmp"))
+    );
     assert_eq!(recovered.append(b"next").unwrap(), 16);
     assert!(names(copy.path()).contains(&".unrelated".to_string()));
     let all: Vec<Vec<u8>> = read_all(copy.path()).into_iter().map(|(_, r)| r).collect();
@@ -405,8 +431,15 @@ fn a_segment_of_another_journal_is_refused() {
     fs::copy(segment_path(b.path(), 16), segment_path(a.path(), 16)).unwrap();
     assert!(matches!(
         small().open_writer(a.path()),
-        Err(JournalError::ForeignSegment { expected: 2, found: 1, .. })
-            | Err(JournalError::ForeignSegment { expected: 1, found: 2, .. })
+        Err(JournalError::ForeignSegment {
+            expected: 2,
+            found: 1,
+            ..
+        }) | Err(JournalError::ForeignSegment {
+            expected: 1,
+            found: 2,
+            ..
+        })
     ));
 }
 
@@ -444,7 +477,10 @@ fn retention_deletes_sealed_segments_under_a_live_reader() {
     let err = loop {
         match reader.try_read() {
             Ok(Some(r)) => {
-                assert_eq!((r.position, r.payload), (positions[i], &record(i as u64)[..]));
+                assert_eq!(
+                    (r.position, r.payload),
+                    (positions[i], &record(i as u64)[..])
+                );
                 i += 1;
             }
             Ok(None) => panic!("the writer is far ahead"),
@@ -461,7 +497,10 @@ fn retention_deletes_sealed_segments_under_a_live_reader() {
             assert_eq!(first_available, writer.first_position());
             reader.seek(first_available).unwrap();
             let r = reader.try_read().unwrap().unwrap();
-            let k = positions.iter().position(|&p| p == first_available).unwrap();
+            let k = positions
+                .iter()
+                .position(|&p| p == first_available)
+                .unwrap();
             assert_eq!(r.payload, &record(k as u64)[..]);
         }
         other => panic!("{other}"),
@@ -520,7 +559,10 @@ fn the_blocking_iterator_ends_at_close_and_a_dead_writer_is_abandoned() {
     let mut reader = JournalReader::open(copy.path()).unwrap();
     let mut items = reader.blocking();
     assert_eq!(items.next().unwrap().unwrap().1, b"last words");
-    assert!(matches!(items.next(), Some(Err(JournalError::Abandoned { .. }))));
+    assert!(matches!(
+        items.next(),
+        Some(Err(JournalError::Abandoned { .. }))
+    ));
     assert!(items.next().is_none());
 }
 
@@ -537,7 +579,10 @@ fn a_failed_sync_fails_every_later_one() {
     assert_eq!(writer.durable_position(), 0);
     writer.append(b"y").unwrap();
     let again = writer.sync().unwrap_err();
-    assert!(again.to_string().contains("an earlier sync failed"), "{again}");
+    assert!(
+        again.to_string().contains("an earlier sync failed"),
+        "{again}"
+    );
     assert_eq!(writer.durable_position(), 0);
     // Reopening recovers: everything in the files is kept and synced.
     drop(writer);
@@ -564,7 +609,9 @@ fn group_commit_shares_syncs_and_acknowledges_only_durable_records() {
             let violated = &violated;
             s.spawn(move || {
                 for i in 0..EACH {
-                    let p = journal.append_durable(&(t << 32 | i).to_le_bytes()).unwrap();
+                    let p = journal
+                        .append_durable(&(t << 32 | i).to_le_bytes())
+                        .unwrap();
                     if journal.durable_position() <= p {
                         violated.store(true, Ordering::Relaxed);
                     }
@@ -624,7 +671,10 @@ fn inspection_sees_the_live_writer_and_its_durable_position() {
     let copy = scratch();
     snapshot(dir.path(), copy.path());
     let crashed = inspect(copy.path()).unwrap();
-    assert_eq!((crashed.writer_pid, crashed.durable_position, crashed.closed), (None, None, false));
+    assert_eq!(
+        (crashed.writer_pid, crashed.durable_position, crashed.closed),
+        (None, None, false)
+    );
     assert_eq!(crashed.end_position, Some(16));
 }
 

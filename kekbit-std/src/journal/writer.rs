@@ -5,7 +5,9 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kekbit_nostd::format::{BATCH_MARKER_LEN, HEADER_LEN, MARKER_LEN, MAX_BATCH_SPAN, PAYLOAD_OFFSET};
+use kekbit_nostd::format::{
+    BATCH_MARKER_LEN, HEADER_LEN, MARKER_LEN, MAX_BATCH_SPAN, PAYLOAD_OFFSET,
+};
 use kekbit_nostd::{Clock, Encode, Handler, RecordSink, TickUnit, WriteError};
 
 use super::background::Background;
@@ -160,7 +162,10 @@ impl JournalWriter {
         let folders = folders_to_sync(dir);
         make_folders(dir, folder_mode(options.mode))?;
         if !check_folder(dir)? {
-            return Err(JournalError::not_a_journal(dir, "the folder does not exist"));
+            return Err(JournalError::not_a_journal(
+                dir,
+                "the folder does not exist",
+            ));
         }
         let (lock, previous) = WriterLock::acquire(dir, options.mode)?;
         let note = Arc::new(lock.note()?);
@@ -178,7 +183,13 @@ impl JournalWriter {
             false,
             Some(Arc::clone(&note)),
         ));
-        syncer.set_current(seg.base, seg.path.clone(), seg.writer.region().handle(), end, None);
+        syncer.set_current(
+            seg.base,
+            seg.path.clone(),
+            seg.writer.region().handle(),
+            end,
+            None,
+        );
         let retained = Arc::new(Retained::new(opened.entries));
         let background = Background::start(
             dir,
@@ -338,7 +349,10 @@ impl JournalWriter {
         }
         // The record fitted neither attempt: its encoder is not
         // deterministic and grew the second time.
-        Err(JournalError::TooLarge { len: usize::MAX, max })
+        Err(JournalError::TooLarge {
+            len: usize::MAX,
+            max,
+        })
     }
 
     /// Reserves space for a record of up to `len` bytes, rolling first if it
@@ -809,7 +823,8 @@ impl JournalWriter {
     /// Whether a batch of `need` bytes (marker included) fits.
     fn batch_fits(&self, need: u64, records: &[&[u8]]) -> bool {
         let max = self.seg.writer.header().max_record_len as usize;
-        need <= u64::from(self.seg.writer.remaining_bytes()) && records.iter().all(|r| r.len() <= max)
+        need <= u64::from(self.seg.writer.remaining_bytes())
+            && records.iter().all(|r| r.len() <= max)
     }
 
     /// Whether the segment is older than `roll_after`.
