@@ -8,7 +8,7 @@
 use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::thread::JoinHandle;
 
 use super::durable::sync_file;
@@ -17,6 +17,9 @@ use super::lock::LockNote;
 use super::retention::{Retained, delete};
 use crate::creation::{self, NewFile};
 use crate::error::ChannelError;
+
+/// The most segment files kept made ahead.
+const MAX_AHEAD: usize = 2;
 
 /// How to make a segment file ahead of time.
 #[derive(Debug, Clone)]
@@ -52,6 +55,9 @@ pub(crate) struct Background {
     ready: Receiver<Result<NewFile, ChannelError>>,
     /// Files asked for and not taken yet.
     requested: usize,
+    /// How many files to keep asked for: 1, or [`MAX_AHEAD`] once a roll
+    /// had to wait for one (the pre-toucher is slower than the writer).
+    ahead: usize,
     jobs: Option<Sender<Job>>,
     spec: FileSpec,
     threads: Vec<JoinHandle<()>>,
@@ -73,6 +79,7 @@ impl Background {
             prepare: Some(prepare),
             ready,
             requested: 0,
+            ahead: 1,
             jobs: Some(jobs),
             spec: spec.clone(),
             threads: Vec::with_capacity(2),
@@ -98,7 +105,10 @@ impl Background {
         };
         let maintainer = std::thread::Builder::new()
             .name("kekbit-journal".into())
-            .spawn(move || worker.run(&inbox))
+            .spawn(move || {
+                yield_to_writer();
+                worker.run(&inbox);
+            })
             .map_err(spawn_error)?;
         background.threads.push(maintainer);
         background.request();
@@ -124,15 +134,27 @@ impl Background {
     pub(crate) fn take_file(&mut self) -> Result<NewFile, JournalError> {
         let file = if self.requested > 0 {
             self.requested -= 1;
-            match self.ready.recv() {
+            match self.ready.try_recv() {
                 Ok(file) => file,
+                Err(TryRecvError::Empty) => {
+                    // The writer caught up with the pre-toucher: keep one
+                    // more file ahead from now on.
+                    self.ahead = MAX_AHEAD;
+                    self.ready.recv().unwrap_or_else(|_| self.spec.prepare())
+                }
                 // The thread is gone (it never panics on purpose).
-                Err(_) => self.spec.prepare(),
+                Err(TryRecvError::Disconnected) => self.spec.prepare(),
             }
         } else {
             self.spec.prepare()
         };
-        self.request();
+        while self.requested < self.ahead {
+            let before = self.requested;
+            self.request();
+            if self.requested == before {
+                break;
+            }
+        }
         Ok(file?)
     }
 
@@ -222,5 +244,20 @@ impl Worker {
             // the durable position is the syncs' business, not ours.
             self.checkpoint_ok = false;
         }
+    }
+}
+
+/// Lowers the maintenance thread's priority (nice +10), so that waking it
+/// at a roll does not preempt the writer on its core: it runs on an idle
+/// core at once, and on a busy machine after the writer; nothing it does
+/// is urgent. (The pre-toucher keeps the writer's priority: the writer
+/// waits for it when it falls behind.) Best effort: a failure changes
+/// nothing but the scheduling.
+fn yield_to_writer() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: `setpriority` reads and writes no memory of ours; on Linux,
+    // `PRIO_PROCESS` with id 0 means the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }

@@ -263,12 +263,13 @@ mod tests {
 
     #[test]
     fn device_numbers_split_as_glibc_does() {
-        // makedev(8, 1) and makedev(259, 70000).
+        // makedev(8, 1) and makedev(4100, 70000), as glibc builds them.
         assert_eq!((dev_major(0x801), dev_minor(0x801)), (8, 1));
-        let dev = ((259u64 & 0xfff) << 8)
-            | ((259u64 & !0xfff) << 32)
-            | (70000u64 & 0xff)
-            | ((70000u64 & !0xff) << 12);
-        assert_eq!((dev_major(dev), dev_minor(dev)), (259, 70000));
+        let (major, minor) = (4100u64, 70000u64);
+        let dev = ((major & 0xfff) << 8)
+            | ((major & !0xfff) << 32)
+            | (minor & 0xff)
+            | ((minor & !0xff) << 12);
+        assert_eq!((dev_major(dev), dev_minor(dev)), (major, minor));
     }
 }

@@ -6,8 +6,7 @@
 
 use std::fs;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -179,7 +178,7 @@ fn grants_handlers_and_batches_roll_like_appends() {
                 assert_eq!(writer.end_position(), p + 32);
             }
         }
-        drop(writer.reserve(8).unwrap()); // a dropped grant publishes nothing
+        let _unused = writer.reserve(8).unwrap(); // a dropped grant publishes nothing
     }
     assert!(writer.segment_count() > 5);
     assert_eq!(handler.next_sequence(), 100 + 13); // one number per record
@@ -593,7 +592,8 @@ fn a_failed_sync_fails_every_later_one() {
 #[test]
 #[cfg_attr(miri, ignore)] // maps files
 fn group_commit_shares_syncs_and_acknowledges_only_durable_records() {
-    let dir = scratch();
+    // On disk, where a sync takes long enough for others to queue behind it.
+    let dir = tempfile::tempdir().unwrap();
     let journal = JournalOptions::new()
         .segment_bytes(16 << 10)
         .open_writer(dir.path())
@@ -622,9 +622,9 @@ fn group_commit_shares_syncs_and_acknowledges_only_durable_records() {
     assert!(!violated.load(Ordering::Relaxed));
     let syncs = journal.sync_count() - before;
     let commits = THREADS * EACH;
-    // Every commit waited for a sync; concurrent ones shared them.
-    assert!(syncs <= commits, "{syncs} syncs for {commits} commits");
+    // Concurrent commits shared syncs.
     println!("{commits} commits, {syncs} syncs");
+    assert!(syncs * 2 < commits, "{syncs} syncs for {commits} commits");
     let all = read_all(dir.path());
     assert_eq!(all.len() as u64, commits);
     let mut next = vec![0u64; THREADS as usize];
@@ -693,6 +693,4 @@ fn arcs_of_a_shared_journal_close_it_with_the_last() {
     ));
     drop(other);
     assert!(inspect(dir.path()).unwrap().closed);
-    let _ = Arc::new(0);
-    let _: PathBuf = dir.path().to_path_buf();
 }

@@ -332,7 +332,7 @@ impl JournalWriter {
                 self.after_write();
                 return Ok(base + u64::from(offset));
             }
-            drop(grant);
+            // The grant goes unused: a dropped grant publishes nothing.
             if len > max as usize {
                 return Err(JournalError::TooLarge { len, max });
             }
