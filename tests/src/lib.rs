@@ -11,6 +11,12 @@ use std::path::PathBuf;
 
 pub mod journal;
 
+/// The root README's examples, run as doctests here (the one crate that
+/// depends on both kekbit crates).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// SplitMix64: a tiny, fast generator; good enough to make test data.
 #[derive(Debug, Clone)]
 pub struct SplitMix(u64);

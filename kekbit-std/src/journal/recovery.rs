@@ -207,7 +207,7 @@ pub(crate) fn open(
         suspect.push(!sealed_at(&pair[0], pair[1].base - pair[0].base)?);
     }
     let last = &found[found.len() - 1];
-    let (_, region) = map_writable(&last.path, last.expected_len())?;
+    let (_, region) = map_writable(&last.path, last.expected_len(), options.prefault)?;
     let handle = region.handle();
     // SAFETY: this process holds the journal's lock, so no other writer
     // exists on the file, and it maps it only here; readers in this
@@ -232,7 +232,7 @@ pub(crate) fn open(
             continue;
         }
         recovery.walked_segments += 1;
-        let (_, region) = map_writable(&segment.path, segment.expected_len())?;
+        let (_, region) = map_writable(&segment.path, segment.expected_len(), false)?;
         let handle = region.handle();
         // SAFETY: as for the last segment above.
         match unsafe { Writer::resume_unchecked(region) } {
@@ -490,6 +490,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(miri, ignore)] // reads the OS clock
     fn random_ids_differ() {
         let a = random_id();
         std::thread::sleep(std::time::Duration::from_millis(1));

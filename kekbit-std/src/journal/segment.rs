@@ -182,12 +182,13 @@ pub(crate) fn probe(path: &Path) -> Result<Probe, JournalError> {
     })
 }
 
-/// Maps the segment file at `path` for writing; `extend_to` first restores
-/// the length of a file that power loss left short (the bytes it gains
-/// read as zeros: no record).
+/// Maps the segment file at `path`, `file_len` bytes long, for writing. A
+/// file that power loss left short first gets its length back (the bytes
+/// it gains read as zeros: no record), and its space reserved if `reserve`.
 pub(crate) fn map_writable(
     path: &Path,
     file_len: u64,
+    reserve: bool,
 ) -> Result<(File, MappedRegion), JournalError> {
     let file = OpenOptions::new()
         .read(true)
@@ -202,6 +203,11 @@ pub(crate) fn map_writable(
     if len < file_len {
         file.set_len(file_len)
             .map_err(|e| JournalError::io(path, "restore the segment's length", e))?;
+        if reserve {
+            let len = usize::try_from(file_len).unwrap_or(usize::MAX);
+            crate::creation::reserve_space(&file, len)
+                .map_err(|e| JournalError::io(path, "reserve space for the segment", e))?;
+        }
     }
     let len = usize::try_from(file_len).map_err(|_| {
         JournalError::io(
