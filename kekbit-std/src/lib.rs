@@ -20,8 +20,9 @@ pub use clock::SystemClock;
 pub use durability::Durability;
 pub use error::{ChannelError, TrustError};
 pub use journal::{
-    JournalError, JournalOptions, JournalReader, JournalRecord, JournalWriter, Retention,
-    SharedJournal, Start,
+    JournalBlocking, JournalError, JournalGrant, JournalInfo, JournalOptions, JournalReader,
+    JournalRecord, JournalWriter, Recovery, Retention, SegmentInfo, SegmentState, SharedJournal,
+    Start,
 };
 pub use location::{CHANNEL_EXTENSION, default_root, storage_path};
 pub use mapping::MappedRegion;

@@ -83,6 +83,13 @@ use crate::writer::folders_to_sync;
 /// assert!(reader.try_read().unwrap_err().is_end());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Threads cannot share a `JournalWriter` by reference (it is not `Sync`):
+///
+/// ```compile_fail,E0277
+/// fn shared_by_reference<T: Sync>() {}
+/// shared_by_reference::<kekbit_std::journal::JournalWriter>();
+/// ```
 pub struct JournalWriter {
     dir: PathBuf,
     options: JournalOptions,
