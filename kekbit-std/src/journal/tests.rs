@@ -182,6 +182,13 @@ fn grants_handlers_and_batches_roll_like_appends() {
     }
     assert!(writer.segment_count() > 5);
     assert_eq!(handler.next_sequence(), 100 + 13); // one number per record
+    // A refused record takes no number.
+    let too_long = [0u8; 200];
+    assert!(matches!(
+        writer.append_with(&mut handler, &too_long[..]),
+        Err(JournalError::TooLarge { .. })
+    ));
+    assert_eq!(handler.next_sequence(), 100 + 13);
     assert_eq!(read_all(dir.path()), expected);
 }
 

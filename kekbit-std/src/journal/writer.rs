@@ -280,9 +280,10 @@ impl JournalWriter {
     ///
     /// The record is encoded in place. If it turns out not to fit in the
     /// current segment, the writer rolls and encodes it again in the next
-    /// one, with `handler` as it was before the first attempt (so a
-    /// [`SequenceHandler`](kekbit_nostd::SequenceHandler) numbers it once):
-    /// that is why the handler must be `Clone`.
+    /// one; the handler is told the record was
+    /// [`published`](Handler::published) once, when it is (so a
+    /// [`SequenceHandler`](kekbit_nostd::SequenceHandler) numbers it once,
+    /// and a refused record takes no number).
     ///
     /// # Example
     ///
@@ -304,10 +305,9 @@ impl JournalWriter {
     /// ```
     pub fn append_with<H, E>(&mut self, handler: &mut H, record: &E) -> Result<u64, JournalError>
     where
-        H: Handler + Clone,
+        H: Handler + ?Sized,
         E: Encode + ?Sized,
     {
-        let saved = handler.clone();
         if !self.seg.is_empty() && self.roll_due() {
             self.roll_inner()?;
         }
@@ -336,6 +336,7 @@ impl JournalWriter {
             let (len, overflowed) = (sink.len(), sink.overflowed());
             if !overflowed {
                 let offset = grant.commit(len).map_err(|e| write_error(path, e))?;
+                handler.published();
                 self.after_write();
                 return Ok(base + u64::from(offset));
             }
@@ -351,7 +352,6 @@ impl JournalWriter {
                     max: room as u32,
                 });
             }
-            *handler = saved.clone();
             self.roll_inner()?;
         }
         // The record fitted neither attempt: its encoder is not
