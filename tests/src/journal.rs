@@ -103,7 +103,7 @@ pub fn lose_power(dir: &Path, durable: u64, rng: &mut SplitMix) -> Loss {
     segments.sort();
     // Segments created after the durable position may vanish, the newest first.
     while let Some((base, path)) = segments.last() {
-        if *base > durable && segments.len() > 1 && rng.next_u64() % 4 == 0 {
+        if *base > durable && segments.len() > 1 && rng.next_u64().is_multiple_of(4) {
             loss.deleted.push(path.display().to_string());
             fs::remove_file(path).expect("delete a segment");
             segments.pop();
@@ -133,7 +133,7 @@ pub fn lose_power(dir: &Path, durable: u64, rng: &mut SplitMix) -> Loss {
             let lose = match policy {
                 0 => false,
                 1 => true,
-                _ => rng.next_u64() % 2 == 0,
+                _ => rng.next_u64().is_multiple_of(2),
             };
             if lose && to > from {
                 file.write_all_at(&vec![0u8; (to - from) as usize], from)
@@ -142,7 +142,7 @@ pub fn lose_power(dir: &Path, durable: u64, rng: &mut SplitMix) -> Loss {
             }
             page += PAGE;
         }
-        if i == last && rng.next_u64() % 2 == 0 && len > kept {
+        if i == last && rng.next_u64().is_multiple_of(2) && len > kept {
             let cut = kept + rng.next_u64() % (len - kept);
             file.set_len(cut).expect("truncate the last segment");
             loss.truncated_to = Some((path.display().to_string(), cut));

@@ -52,12 +52,12 @@ fn recovery_keeps_every_synced_record_and_resurrects_none() {
             journal_record(seed, model.len() as u64, generation, &mut record);
             writer.append(&record).unwrap();
             model.push(generation);
-            if rng.next_u64() % sync_one_in == 0 {
+            if rng.next_u64().is_multiple_of(sync_one_in) {
                 writer.sync().unwrap();
                 durable_records = model.len();
             }
         }
-        if rng.next_u64() % 8 == 0 {
+        if rng.next_u64().is_multiple_of(8) {
             writer.roll().unwrap(); // a fresh, empty segment at the end
         }
         // The power fails: what the page cache holds now, minus whatever
@@ -68,7 +68,7 @@ fn recovery_keeps_every_synced_record_and_resurrects_none() {
         // a checkpoint: what it synced survives too. One round in three,
         // the note itself is lost, and so may be whatever it covered that
         // no sync did: recovery must then walk every segment.
-        let durable = if rng.next_u64() % 3 == 0 {
+        let durable = if rng.next_u64().is_multiple_of(3) {
             std::fs::write(next.join(LOCK_FILE_NAME), b"").unwrap();
             writer.durable_position()
         } else {

@@ -85,11 +85,11 @@ fn append(dir: &Path, seed: u64, segment: u32, first: u64, generation: u32) -> R
             writer.append(&record).map_err(|e| e.to_string())?;
             seq += 1;
         }
-        if rng.next_u64() % 3 == 0 {
+        if rng.next_u64().is_multiple_of(3) {
             let durable = writer.sync().map_err(|e| e.to_string())?;
             say(&format!("synced {durable}"));
         }
-        if rng.next_u64() % 4 == 0 {
+        if rng.next_u64().is_multiple_of(4) {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
