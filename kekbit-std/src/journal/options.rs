@@ -232,6 +232,23 @@ impl JournalOptions {
     }
 
     /// Sets which sealed segments the writer deletes; see [`Retention`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_std::journal::{JournalOptions, Retention};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut writer = JournalOptions::new()
+    ///     .segment_bytes(4096)
+    ///     .retention(Retention { max_segments: Some(2), ..Retention::default() })
+    ///     .open_writer(dir.path())?;
+    /// for _ in 0..5 {
+    ///     writer.append(b"x")?;
+    ///     writer.roll()?;
+    /// }
+    /// assert_eq!(writer.segment_count(), 2); // the files go in the background
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn retention(mut self, r: Retention) -> Self {
         self.retention = r;
@@ -295,7 +312,8 @@ impl JournalOptions {
     /// background thread, while the writer fills the previous segment: a
     /// roll then costs a header and a link, not a segment's worth of page
     /// faults, and a full file system is an error at the roll, never a
-    /// `SIGBUS`. It costs one segment of memory or disk held in advance.
+    /// `SIGBUS`. It costs one segment of memory or disk held in advance
+    /// (two, once a roll has had to wait for one).
     ///
     /// # Example
     ///

@@ -21,6 +21,21 @@ use crate::reader::{ShmReader, Trust};
 use crate::wait::{WaitStrategy, Waiter};
 
 /// Where a [`JournalReader`] starts.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_std::journal::{JournalOptions, JournalReader, Start};
+/// let dir = tempfile::tempdir()?;
+/// let mut writer = JournalOptions::new().segment_bytes(4096).open_writer(dir.path())?;
+/// let first = writer.append(b"first")?;
+/// let second = writer.append(b"second")?;
+/// let at = |start| JournalReader::open_at(dir.path(), start).map(|r| r.position());
+/// assert_eq!(at(Start::Beginning)?, first);
+/// assert_eq!(at(Start::Position(second))?, second);
+/// assert_eq!(at(Start::End)?, writer.end_position());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     /// At the oldest retained record.
@@ -33,6 +48,19 @@ pub enum Start {
 
 /// One record of a journal, borrowed from the reader's mapping of its
 /// segment; it dereferences to the payload.
+///
+/// # Example
+///
+/// ```
+/// use kekbit_std::journal::{JournalOptions, JournalReader};
+/// let dir = tempfile::tempdir()?;
+/// let mut writer = JournalOptions::new().segment_bytes(4096).open_writer(dir.path())?;
+/// writer.append(b"abc")?;
+/// let mut reader = JournalReader::open(dir.path())?;
+/// let record = reader.try_read()?.unwrap();
+/// assert_eq!((record.position, record.payload, record.len()), (0, &b"abc"[..], 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JournalRecord<'r> {
     /// The record's journal position.
@@ -298,6 +326,16 @@ impl JournalReader {
     }
 
     /// The journal's folder.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_std::journal::{JournalOptions, JournalReader};
+    /// let dir = tempfile::tempdir()?;
+    /// let _writer = JournalOptions::new().segment_bytes(4096).open_writer(dir.path())?;
+    /// assert_eq!(JournalReader::open(dir.path())?.path(), dir.path());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.dir
     }
