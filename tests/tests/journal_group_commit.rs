@@ -22,10 +22,16 @@ const THREADS: &str = "8";
 #[cfg_attr(miri, ignore)]
 fn every_acknowledged_commit_survives_a_kill_and_power_loss() {
     let root = scratch_dir("journal-group-commit");
-    let start_seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    // KEKBIT_TEST_SEED replays a run.
+    let start_seed = std::env::var("KEKBIT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     println!("random seed {start_seed}");
     let mut rng = SplitMix::new(start_seed);
     for round in 0..ROUNDS {

@@ -30,10 +30,16 @@ fn helper() -> Command {
 fn every_synced_record_survives_fifty_kills_and_readers_see_one_sequence() {
     let root = scratch_dir("journal-killed");
     let dir = root.join("journal");
-    let start_seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    // KEKBIT_TEST_SEED replays a run.
+    let start_seed = std::env::var("KEKBIT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     println!("random seed {start_seed}");
     let mut rng = SplitMix::new(start_seed);
     let seed = rng.next_u64();

@@ -26,10 +26,16 @@ fn options() -> JournalOptions {
 #[cfg_attr(miri, ignore)]
 fn recovery_keeps_every_synced_record_and_resurrects_none() {
     let root = scratch_dir("journal-power-loss");
-    let start_seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
+    // KEKBIT_TEST_SEED replays a run.
+    let start_seed = std::env::var("KEKBIT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
     println!("random seed {start_seed}");
     let mut rng = SplitMix::new(start_seed);
     let seed = rng.next_u64();
@@ -41,6 +47,7 @@ fn recovery_keeps_every_synced_record_and_resurrects_none() {
         let mut writer = options()
             .open_writer(&dir)
             .unwrap_or_else(|e| panic!("round {generation}: recovery failed: {e}"));
+        println!("round {generation}: recovered {:?}", writer.recovery());
         check_against_model(&dir, seed, &mut model, synced_records, generation);
         assert_eq!(writer.durable_position(), writer.end_position());
         // Append up to 1500 records, syncing at random points: often, now

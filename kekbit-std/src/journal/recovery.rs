@@ -19,10 +19,10 @@
 //!    error: recovery does not guess. A damaged header or a short file
 //!    before the last segment cuts the journal there.
 //! 4. Each sealed segment must end (CLOSED or FULL) exactly where its
-//!    successor begins: one word read per segment. After a crash, every
-//!    sealed segment past the checkpoint (the last sealed segment the
-//!    writer's background thread synced, kept in the lock file) is also
-//!    walked record by record, checksums included. One sealed nowhere but
+//!    successor begins: one word read per segment. Every sealed segment
+//!    past the checkpoint (up to which the previous writer synced every
+//!    sealed segment, noted in the lock file; after a clean close, the
+//!    end) is also walked record by record, checksums included. One sealed nowhere but
 //!    complete (a crash between publishing its successor and sealing it) is
 //!    sealed now; one with a missing or damaged record cuts the journal
 //!    after its last sound record.
@@ -223,12 +223,15 @@ pub(crate) fn open(
             ));
         }
     };
-    let crashed = matches!(current, Current::Open(_));
     let mut kept = found.len();
     for i in 0..found.len() - 1 {
         let segment = &found[i];
         let end = found[i + 1].base;
-        if !(suspect[i] || (crashed && end > checkpoint)) {
+        // Past the checkpoint, nothing proves a sealed segment reached the
+        // device whole: a seal may have been written back before the
+        // records it follows, and a sealed last segment proves nothing
+        // either (its successor's name may be what power loss took).
+        if !(suspect[i] || end > checkpoint) {
             continue;
         }
         recovery.walked_segments += 1;

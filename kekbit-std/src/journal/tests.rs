@@ -752,3 +752,43 @@ fn a_folder_others_can_write_is_refused() {
         );
     }
 }
+
+#[test]
+#[cfg_attr(miri, ignore)] // maps files
+fn a_sealed_last_segment_after_a_cut_is_walked_too() {
+    // Regression: power loss damaged a sealed segment (its seal survived)
+    // and the header of a later one. The cut at the damaged header left a
+    // sound, sealed last segment, which once passed for a clean close, so
+    // the damage in the segment before it was not looked for: readers
+    // stopped there and never saw the records written after recovery.
+    let live = scratch();
+    let mut writer = small().open_writer(live.path()).unwrap();
+    for i in 0..1000 {
+        writer.append(&record(i)).unwrap();
+    }
+    let copy = scratch();
+    snapshot(live.path(), copy.path());
+    fs::write(copy.path().join(LOCK_FILE_NAME), b"").unwrap(); // no checkpoint
+    let found = segments(copy.path()).unwrap();
+    assert!(found.len() > 4);
+    let (second, fourth) = (&found[1], &found[3]);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&second.path)
+        .unwrap()
+        .write_all_at(&[0; 512], HEADER_LEN as u64 + 1024)
+        .unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&fourth.path)
+        .unwrap()
+        .write_all_at(&[0; 4096], 0)
+        .unwrap();
+    let mut recovered = small().open_writer(copy.path()).unwrap();
+    assert!(recovered.recovery().walked_segments >= 1);
+    let end = recovered.end_position();
+    assert!(end <= second.base + 1024, "{end}");
+    assert_eq!(recovered.append(b"after").unwrap(), end);
+    let all = read_all(copy.path());
+    assert_eq!(all.last().unwrap(), &(end, b"after".to_vec()));
+}
