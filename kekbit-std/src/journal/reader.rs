@@ -97,6 +97,11 @@ impl Deref for JournalRecord<'_> {
 /// nobody but this user (or root) can write, in a folder that passes the
 /// same check.
 ///
+/// After power loss, open the journal for writing before reading it:
+/// recovery cuts it at its first damage. A reader of a journal nobody has
+/// recovered yet reports a torn record as an error, and waits at a record
+/// whose bytes were lost.
+///
 /// # Example
 ///
 /// ```
