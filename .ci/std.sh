@@ -2,7 +2,9 @@
 # kekbit-std beyond `cargo test --workspace` (which already runs its unit
 # tests, doctests and the cross-process tests in tests/):
 #  1. its examples, run as the README says, in pairs of processes;
-#  2. its unit tests under miri (those that map files are ignored there).
+#  2. the journal's ten-million-record test, in release (debug runs one
+#     million), and a short run of the journal_latency example;
+#  3. its unit tests under miri (those that map files are ignored there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/lib.sh
@@ -46,6 +48,10 @@ wait "$chat_pid"
 grep -qx 'bob: hi alice' "$KEKBIT_ROOT/alice.out"
 grep -qx 'alice: hi bob' "$KEKBIT_ROOT/bob.out"
 echo "examples ok"
+
+step "kekbit-std: journals, ten million records and the latency example, in release"
+cargo test --release -p kekbit-tests --test journal_ten_million --locked -- --ignored
+cargo run --release -p kekbit-std --example journal_latency --locked -- 200000 "$KEKBIT_ROOT"
 
 step "miri: kekbit-std unit tests that do not map files"
 if ! have_nightly || ! ensure_components nightly miri rust-src; then

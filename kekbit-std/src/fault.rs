@@ -15,6 +15,8 @@ pub(crate) enum Step {
     FolderSync,
     /// The removal of a new channel's name after a failed folder sync.
     Unpublish,
+    /// A journal sync's write-back of a segment.
+    JournalSync,
 }
 
 /// Fails with `EIO` if the running test armed `step` on this thread;

@@ -3,9 +3,11 @@
 #![cfg(unix)]
 
 mod clock;
+mod creation;
 mod durability;
 mod error;
 mod fault;
+pub mod journal;
 mod location;
 mod mapping;
 mod reader;
@@ -17,6 +19,11 @@ mod writer;
 pub use clock::SystemClock;
 pub use durability::Durability;
 pub use error::{ChannelError, TrustError};
+pub use journal::{
+    JournalBlocking, JournalError, JournalGrant, JournalInfo, JournalOptions, JournalReader,
+    JournalRecord, JournalWriter, Recovery, Retention, SegmentInfo, SegmentState, SharedJournal,
+    Start,
+};
 pub use location::{CHANNEL_EXTENSION, default_root, storage_path};
 pub use mapping::MappedRegion;
 pub use reader::{Blocking, ChannelReader, ShmReader, open_reader, shm_reader, try_shm_reader};

@@ -3,7 +3,7 @@
 use std::fs::OpenOptions;
 use std::io;
 use std::iter::FusedIterator;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,9 @@ pub struct ShmReader {
     region: MappedRegion,
     header: Header,
     path: PathBuf,
+    /// The file's device and inode, to tell it from a file that later takes
+    /// its name.
+    file_id: (u64, u64),
 }
 
 impl ShmReader {
@@ -140,7 +143,7 @@ impl ShmReader {
         Self::open_as(path.as_ref(), Trust::OwnerOnly)
     }
 
-    fn open_as(path: &Path, trust: Trust) -> Result<Self, ChannelError> {
+    pub(crate) fn open_as(path: &Path, trust: Trust) -> Result<Self, ChannelError> {
         // Non-blocking, so that a FIFO at the path cannot hang the open; it
         // changes nothing for a regular file. Never through a link at the
         // path, whose target whoever controls the link could change.
@@ -208,7 +211,13 @@ impl ShmReader {
             region,
             header,
             path: path.to_path_buf(),
+            file_id: (metadata.dev(), metadata.ino()),
         })
+    }
+
+    /// The mapped file's device and inode numbers.
+    pub(crate) fn file_id(&self) -> (u64, u64) {
+        self.file_id
     }
 
     /// Opens the channel at `path`, waiting up to `timeout` for it to
@@ -547,7 +556,7 @@ pub fn try_shm_reader(
 
 /// Which files an open maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Trust {
+pub(crate) enum Trust {
     /// Only what nobody but this user or root can write: the safe opens.
     OwnerOnly,
     /// Also what other users may write: the `unsafe` `_shared` opens.

@@ -1,15 +1,14 @@
 //! Creating a channel file and writing to it.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN};
 use kekbit_nostd::{ChannelConfig, Clock, Encode, Handler, Header, TickUnit, WriteError, Writer};
 
 use crate::clock::{SystemClock, coarse_nanos};
+use crate::creation::{self, NewFile, parent_folder};
 use crate::durability::Durability;
 use crate::error::ChannelError;
 use crate::fault::{self, Step};
@@ -289,21 +288,8 @@ impl WriterOptions {
             });
         }
 
-        let (temp, file) = TempFile::create(path, self.mode)?;
-        file.set_permissions(Permissions::from_mode(self.mode))
-            .map_err(|e| ChannelError::io(path, "set the channel's permissions", e))?;
-        file.set_len(file_len as u64)
-            .map_err(|e| ChannelError::io(path, "size the channel file", e))?;
-        if self.prefault {
-            reserve_space(&file, file_len)
-                .map_err(|e| ChannelError::io(path, "reserve space for the channel", e))?;
-        }
-        let region = MappedRegion::map(&file, file_len, true).map_err(|e| e.at(path))?;
-        if self.prefault {
-            region
-                .prefault_for_writing()
-                .map_err(|e| ChannelError::io(path, "pre-fault the channel", e))?;
-        }
+        let NewFile { temp, file, region } =
+            creation::prepare(path, file_len, self.mode, self.prefault)?;
         let flusher = region.handle();
         // SAFETY: the file was created with `create_new` under a name unique
         // to this call, and is published under `path` only by a link that
@@ -414,15 +400,6 @@ enum Folders<'a> {
     Layout { root: &'a Path },
 }
 
-/// The folder a channel at `path` goes in: its parent, or the working
-/// folder for a bare file name.
-fn parent_folder(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 /// Checks that `folder`, where the channel at `path` goes, exists.
 fn require_folder(path: &Path, folder: &Path) -> Result<(), ChannelError> {
     match fs::metadata(folder) {
@@ -443,7 +420,7 @@ fn require_folder(path: &Path, folder: &Path) -> Result<(), ChannelError> {
 /// The folders whose entries name a channel in `folder`: `folder` itself,
 /// and the parent of each folder that does not exist yet (deepest first), so
 /// that syncing them all makes the channel's name survive power loss.
-fn folders_to_sync(folder: &Path) -> Vec<PathBuf> {
+pub(crate) fn folders_to_sync(folder: &Path) -> Vec<PathBuf> {
     let mut folders = vec![folder.to_path_buf()];
     let mut dir = folder;
     while !dir.exists() {
@@ -523,7 +500,7 @@ fn unpublish(path: &Path, file: &File) -> io::Result<()> {
 }
 
 /// An equal `io::Error`, since it is not `Clone`: to report a failure again.
-fn copy_error(e: &io::Error) -> io::Error {
+pub(crate) fn copy_error(e: &io::Error) -> io::Error {
     match e.raw_os_error() {
         Some(code) => io::Error::from_raw_os_error(code),
         None => io::Error::new(e.kind(), e.to_string()),
@@ -548,111 +525,6 @@ enum CreationSync {
         /// Why.
         error: io::Error,
     },
-}
-
-/// Allocates the file's blocks (tmpfs pages) now, so that a full file
-/// system is a typed error at creation rather than a `SIGBUS` on some later
-/// write. File systems that cannot preallocate are left as they are.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn reserve_space(file: &File, len: usize) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let len =
-        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: the descriptor is open (borrowed from `file`) for the whole
-    // call, which touches no memory of ours.
-    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
-        0 | libc::EOPNOTSUPP | libc::EINVAL => Ok(()),
-        errno => Err(io::Error::from_raw_os_error(errno)),
-    }
-}
-
-/// Elsewhere the file stays sparse until written.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn reserve_space(_file: &File, _len: usize) -> io::Result<()> {
-    Ok(())
-}
-
-/// The most characters of the channel's file name a temporary name keeps:
-/// with the dot, pid, counter and suffix, at most 4 * 60 + 45 bytes, within
-/// the 255 bytes Linux file systems allow a name.
-const TEMP_NAME_CHARS: usize = 60;
-
-/// A temporary file that removes itself unless published.
-struct TempFile {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl TempFile {
-    /// Creates `.{name}.{pid}.{n}.tmp` beside `path`, exclusively, with
-    /// `name` cut short so the temporary name fits wherever `path`'s does.
-    fn create(path: &Path, mode: u32) -> Result<(Self, File), ChannelError> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let name: String = path.file_name().map_or_else(
-            || "channel".into(),
-            |n| n.to_string_lossy().chars().take(TEMP_NAME_CHARS).collect(),
-        );
-        let mut attempts = 0;
-        loop {
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let temp = path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()));
-            match OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .mode(mode)
-                .open(&temp)
-            {
-                Ok(file) => {
-                    return Ok((
-                        Self {
-                            path: temp,
-                            armed: true,
-                        },
-                        file,
-                    ));
-                }
-                // A stale file from a dead process with our pid: try the next name.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 16 => {
-                    attempts += 1;
-                }
-                // The folder went away since it was checked or made.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(ChannelError::FolderNotFound {
-                        path: path.to_path_buf(),
-                        folder: parent_folder(path).to_path_buf(),
-                    });
-                }
-                Err(e) => return Err(ChannelError::io(path, "create the channel file", e)),
-            }
-        }
-    }
-
-    /// Links the file under `path` (failing if anything is there), then
-    /// removes the temporary name.
-    fn publish(mut self, path: &Path) -> Result<(), ChannelError> {
-        fs::hard_link(&self.path, path).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                ChannelError::AlreadyExists {
-                    path: path.to_path_buf(),
-                }
-            } else {
-                ChannelError::io(path, "publish the channel", e)
-            }
-        })?;
-        self.armed = false;
-        // The channel is published; a leftover temporary name is harmless.
-        let _ = fs::remove_file(&self.path);
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
 }
 
 /// The writer of a channel file: appends records, heartbeats, flushes
@@ -777,7 +649,7 @@ impl Tail {
 /// Stores heartbeats on writes, reading only the coarse clock, in
 /// nanoseconds: a write costs one clock read and one comparison; the
 /// division into ticks happens only when a heartbeat is due.
-struct Pacer {
+pub(crate) struct Pacer {
     unit: TickUnit,
     /// Nanoseconds between heartbeats: a quarter of the timeout; 0 = never.
     interval_nanos: u64,
@@ -787,7 +659,7 @@ struct Pacer {
 }
 
 impl Pacer {
-    fn new(header: &Header) -> Self {
+    pub(crate) fn new(header: &Header) -> Self {
         let interval_nanos = if header.timeout_ticks == 0 {
             0
         } else {
@@ -810,7 +682,7 @@ impl Pacer {
     }
 
     #[inline]
-    fn beat_if_due(&mut self, writer: &mut Writer<MappedRegion>) {
+    pub(crate) fn beat_if_due(&mut self, writer: &mut Writer<MappedRegion>) {
         if self.interval_nanos == 0 {
             return;
         }
@@ -822,7 +694,7 @@ impl Pacer {
     }
 
     /// Records an explicit heartbeat at `now_nanos`.
-    fn beaten(&mut self, now_nanos: u64) {
+    pub(crate) fn beaten(&mut self, now_nanos: u64) {
         self.due_nanos = self
             .due_nanos
             .max(now_nanos.saturating_add(self.interval_nanos));

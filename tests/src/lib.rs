@@ -2,10 +2,20 @@
 //! stream that writer and reader processes both generate, and a digest.
 //!
 //! The helper binary `kekbit-helper` (in `src/bin/`) plays writer, reader,
-//! racing creator or inspector; the tests in `tests/` spawn it as separate
-//! processes.
+//! racing creator or inspector; `journal-helper` plays a journal's writer
+//! or group committer; the tests in `tests/` spawn them as separate
+//! processes. [`journal`] holds what the journal tests share: their record
+//! stream and the power-loss simulation.
 
 use std::path::PathBuf;
+
+pub mod journal;
+
+/// The root README's examples, run as doctests here (the one crate that
+/// depends on both kekbit crates).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// SplitMix64: a tiny, fast generator; good enough to make test data.
 #[derive(Debug, Clone)]
