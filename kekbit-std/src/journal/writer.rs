@@ -5,9 +5,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kekbit_nostd::format::{
-    BATCH_MARKER_LEN, HEADER_LEN, MARKER_LEN, MAX_BATCH_SPAN, PAYLOAD_OFFSET,
-};
+use kekbit_nostd::format::{BATCH_MARKER_LEN, HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET};
 use kekbit_nostd::{Clock, Encode, Handler, RecordSink, TickUnit, WriteError};
 
 use super::background::Background;
@@ -457,15 +455,8 @@ impl JournalWriter {
             .write_all(records)
             .map_err(|e| write_error(&self.seg.path, e.error))?;
         self.after_write();
-        // The core returns where the batch starts: its marker, 8 bytes
-        // before the first record (unless a record too long for a marker
-        // to cover went first, on its own).
-        let first = if record_span(records[0].len() as u64) > u64::from(MAX_BATCH_SPAN) {
-            u64::from(start)
-        } else {
-            u64::from(start) + BATCH_MARKER_LEN as u64
-        };
-        Ok(base + first)
+        // The core returns the first record's position (after the marker).
+        Ok(base + u64::from(start))
     }
 
     /// Seals the current segment now and goes on in a new one; returns the
