@@ -238,12 +238,13 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             Next::Empty => return Ok(None),
             Next::Record { len, next } => (len, next),
             Next::Batch { span, next } => {
-                // Step inside: the marker is a boundary of its own.
+                // Step inside: the marker is a boundary of its own. The
+                // reader's position moves past it only with the first
+                // record, below, so that on damage it stays at the marker.
                 self.batch_start = position;
                 self.batch_end = next + span;
                 self.batch_read = 0;
                 self.prefetched = next;
-                self.position = next;
                 self.run_ahead();
                 position = next;
                 match self.record_at(position)? {
@@ -609,10 +610,18 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             Some(w) => w.heartbeat_seq != seq || w.position != self.position,
         };
         if moved {
+            // Timed by a second reading, taken after the change was seen
+            // (the fence orders it after the load that saw it, which the
+            // writer stored with `Release`): `now` may predate the change
+            // by however long this reader was delayed between its reads,
+            // and a change seen late but timed early (an odd sequence word,
+            // say, that the writer stays on for a moment) would look like a
+            // silence since `now`.
+            fence(Ordering::Acquire);
             self.watch = Some(Watch {
                 heartbeat_seq: seq,
                 position: self.position,
-                since: now,
+                since: clock.now().max(now),
             });
         }
         if let Some(heartbeat) = heartbeat {
@@ -1000,6 +1009,57 @@ mod tests {
         clock.now.set(40);
         assert_eq!(reader.status(&clock), Status::Open);
         clock.now.set(41);
+        assert_eq!(reader.status(&clock), Status::Abandoned);
+    }
+
+    /// A clock that returns the readings it is given, then the last one.
+    struct Script(core::cell::RefCell<std::vec::IntoIter<u64>>, Cell<u64>);
+    impl Clock for Script {
+        fn now(&self) -> u64 {
+            if let Some(next) = self.0.borrow_mut().next() {
+                self.1.set(next);
+            }
+            self.1.get()
+        }
+    }
+
+    #[test]
+    fn a_writer_between_the_halves_of_a_heartbeat_is_not_abandoned() {
+        // Found by loom-tests' heartbeat model: the reader read its clock
+        // (10), was delayed, then found the sequence word odd: the writer,
+        // at 30, had begun its next heartbeat. Timed from the early
+        // reading, that change looked 20 ticks old at the next look, with
+        // the writer still between the halves: abandoned. It is timed from
+        // a reading taken after it was seen.
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let config = ChannelConfig::new(1)
+            .timeout(10, TickUnit::Millis)
+            .creation_time(0);
+        let writer = Writer::create(&mut region, &config).unwrap();
+        let region = writer.leave_open();
+        let mut reader = Reader::open(region).unwrap();
+        // First look, at 0: the creation heartbeat, sequence 0.
+        let clock = Script(
+            core::cell::RefCell::new(std::vec![0, 0, 10, 30, 30].into_iter()),
+            Cell::new(0),
+        );
+        assert_eq!(reader.status(&clock), Status::Open);
+        // The writer stores the odd word of its next heartbeat, and stops
+        // there for a moment.
+        // SAFETY: in bounds and aligned; the writer is gone, so this test
+        // is the only one storing.
+        unsafe { region.store_u32(HEARTBEAT_SEQ_OFFSET, 1, Ordering::Release) };
+        // Clock read at 10, then (after the delay) the odd word: a move.
+        assert_eq!(reader.status(&clock), Status::Open);
+        // At 30 the word is still odd: no time has passed since the move
+        // was seen (at 30), whatever the first reading said.
+        assert_eq!(reader.status(&clock), Status::Open);
+        // Stuck there for good (a crash between the halves): abandoned
+        // once the timeout has passed since the move was seen.
+        clock.1.set(40);
+        assert_eq!(reader.status(&clock), Status::Open);
+        clock.1.set(41);
         assert_eq!(reader.status(&clock), Status::Abandoned);
     }
 

@@ -579,8 +579,11 @@ impl<R: Region> Writer<R> {
         // they are only ever accessed atomically, and only this writer
         // stores them.
         unsafe {
+            // `Release` here too: a reader that sees the word odd also sees
+            // everything before it (readers time a change of this word from
+            // a clock reading taken after they saw it).
             self.region
-                .store_u32(HEARTBEAT_SEQ_OFFSET, begin, Ordering::Relaxed);
+                .store_u32(HEARTBEAT_SEQ_OFFSET, begin, Ordering::Release);
             fence(Ordering::Release);
             self.region
                 .store_u32(HEARTBEAT_LO_OFFSET, now as u32, Ordering::Relaxed);

@@ -264,3 +264,33 @@ fn a_refused_record_takes_no_sequence_number() {
     assert_eq!(numbers, [0, 1, 2]);
     assert_eq!(handler.next_sequence(), 3);
 }
+
+/// A damaged first record of a batch: the reader reports it and stays put at
+/// the batch's marker, as it does on any damage, and says the same again.
+/// (It used to step past the marker before reading the record, so the error
+/// left it 8 bytes on; found by the `reader` fuzz target's oracle.)
+#[test]
+fn a_damaged_first_record_of_a_batch_leaves_the_reader_at_the_marker() {
+    const LEN: usize = HEADER_LEN + 256;
+    let mut buffer = AlignedBuffer::<LEN>::new();
+    let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+    let mut writer = Writer::create(&mut region, &ChannelConfig::new(1).checksums(true)).unwrap();
+    writer.write(b"single").unwrap();
+    let marker = writer.position();
+    writer.write_all(&[b"first", b"second"]).unwrap();
+    writer.leave_open();
+    // Damage the first record of the batch: its payload follows the marker
+    // and the record's own 8-byte header.
+    let payload = HEADER_LEN + marker as usize + BATCH_MARKER_LEN + PAYLOAD_OFFSET;
+    buffer.as_mut_slice()[payload] ^= 0xFF;
+
+    let region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+    let mut reader = Reader::open(&region).unwrap();
+    assert_eq!(reader.try_read(), Ok(Some(&b"single"[..])));
+    assert_eq!(reader.position(), marker);
+    let error = reader.try_read().unwrap_err();
+    assert!(matches!(error, ReadError::Checksum { .. }), "{error:?}");
+    assert_eq!(reader.position(), marker, "the reader moved on damage");
+    assert_eq!(reader.try_read(), Err(error));
+    assert_eq!(reader.position(), marker);
+}
