@@ -61,6 +61,11 @@ pub struct Batch<'w, R: Region> {
     staged: u32,
     /// Records this batch has published so far.
     published: usize,
+    /// Only under `--cfg kekbit_weakened_batch_order`, a loom negative
+    /// control that no real build sets: the staged records' commit words,
+    /// stored after the marker instead of before it.
+    #[cfg(kekbit_weakened_batch_order)]
+    deferred: heapless::Vec<(u32, u32), 16>,
 }
 
 /// Where a record of a batch goes.
@@ -83,6 +88,8 @@ impl<'w, R: Region> Batch<'w, R> {
             next: start + BATCH_MARKER_LEN as u32,
             staged: 0,
             published: 0,
+            #[cfg(kekbit_weakened_batch_order)]
+            deferred: heapless::Vec::new(),
         }
     }
 
@@ -357,8 +364,13 @@ impl<'w, R: Region> Batch<'w, R> {
             Place::Staged(at) => {
                 let after = self.writer.frame(at, len);
                 // Published later by the marker's `Release` store.
+                #[cfg(not(kekbit_weakened_batch_order))]
                 self.writer
                     .store_word(at, COMMIT_RECORD_TAG | len, Ordering::Relaxed);
+                #[cfg(kekbit_weakened_batch_order)]
+                self.deferred
+                    .push((at, len))
+                    .expect("the negative control's batches are small");
                 self.next = after;
                 self.staged += 1;
                 at
@@ -397,6 +409,9 @@ impl<'w, R: Region> Batch<'w, R> {
         let end = if full { COMMIT_FULL } else { COMMIT_EMPTY };
         // Everything the batch's readers may see is stored before the
         // marker: the records (staged), the word after them, the count.
+        // (`loom-tests` breaks each rule in a build of its own, under a
+        // `kekbit_weakened_batch_*` cfg, to prove its models catch it.)
+        #[cfg(not(kekbit_weakened_batch_clear))]
         self.writer.store_word(self.next, end, Ordering::Relaxed);
         let count_at = HEADER_LEN + self.start as usize + BATCH_COUNT_OFFSET;
         // SAFETY: the count word is inside the marker, which is in the
@@ -409,6 +424,13 @@ impl<'w, R: Region> Batch<'w, R> {
         };
         self.writer
             .store_word(self.start, COMMIT_BATCH_TAG | span, PUBLISH);
+        #[cfg(kekbit_weakened_batch_clear)]
+        self.writer.store_word(self.next, end, Ordering::Relaxed);
+        #[cfg(kekbit_weakened_batch_order)]
+        for (at, len) in core::mem::take(&mut self.deferred) {
+            self.writer
+                .store_word(at, COMMIT_RECORD_TAG | len, Ordering::Relaxed);
+        }
         self.writer.position = self.next;
         self.writer.records += self.staged as u64;
         self.published += self.staged as usize;

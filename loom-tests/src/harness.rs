@@ -94,6 +94,38 @@ unsafe impl Region for WriterRegion {
     }
 }
 
+/// A fresh region filled with [`GARBAGE`], with no channel in it yet: for
+/// models where readers race the channel's creation. It is not `Clone`, and
+/// [`Blank::create`] consumes it, so it yields exactly one writer.
+pub struct Blank(Arc<LoomRegion>);
+
+impl Blank {
+    /// A region with a record area of `capacity_bytes`. Call it inside the
+    /// model: loom's objects live for one execution.
+    pub fn new(capacity_bytes: usize) -> Self {
+        Self(Arc::new(LoomRegion::new(
+            HEADER_LEN + capacity_bytes,
+            GARBAGE,
+        )))
+    }
+
+    /// A handle for readers: open them with `Reader::open(&*handle)`, in
+    /// their own thread, before or after the channel exists.
+    pub fn readers(&self) -> Arc<LoomRegion> {
+        Arc::clone(&self.0)
+    }
+
+    /// Creates the channel (on whatever thread calls it) and returns its
+    /// only writer.
+    pub fn create(self, config: &ChannelConfig) -> Writer<WriterRegion> {
+        // SAFETY: `self` is the only `Blank` over this region and is
+        // consumed here, so this is the only `WriterRegion` over it; reader
+        // handles are not `Region`s by value.
+        unsafe { Writer::create_unchecked(WriterRegion(self.0), config) }
+            .expect("the model's channel configuration is valid")
+    }
+}
+
 /// Creates a channel with a record area of `capacity_bytes` in a fresh
 /// region filled with [`GARBAGE`]; returns its only writer and a handle for
 /// readers (open them with `Reader::open(&*handle)` in their own thread).
@@ -103,13 +135,9 @@ pub fn channel(
     capacity_bytes: usize,
     config: &ChannelConfig,
 ) -> (Writer<WriterRegion>, Arc<LoomRegion>) {
-    let region = Arc::new(LoomRegion::new(HEADER_LEN + capacity_bytes, GARBAGE));
-    // SAFETY: this is the only `WriterRegion` over `region`, and the reader
-    // handle returned beside it is not a `Region` by value, so no second
-    // writer can be made on it without another `unsafe` call.
-    let writer = unsafe { Writer::create_unchecked(WriterRegion(Arc::clone(&region)), config) }
-        .expect("the model's channel configuration is valid");
-    (writer, region)
+    let blank = Blank::new(capacity_bytes);
+    let readers = blank.readers();
+    (blank.create(config), readers)
 }
 
 /// The payload of the model's record number `index`: `len` bytes that differ
@@ -158,6 +186,32 @@ impl Seen {
     /// Reads whatever is left once the writer has finished.
     pub fn finish(&mut self, reader: &mut Reader<'_, LoomRegion>) {
         while self.end.is_none() && self.step(reader) {}
+    }
+
+    /// Like [`Seen::poll`], over a writer that publishes in batches: the
+    /// reader may find nothing new only between batches, where the number
+    /// of records it has read is one of `batch_ends` (cumulative counts).
+    /// Once it has read a batch's first record, the rest of that batch is
+    /// published too: finding nothing inside a batch fails the model.
+    pub fn poll_batches(
+        &mut self,
+        reader: &mut Reader<'_, LoomRegion>,
+        attempts: usize,
+        batch_ends: &[usize],
+    ) {
+        for _ in 0..attempts {
+            if self.end.is_some() {
+                break;
+            }
+            let before = self.records.len();
+            if !self.step(reader) && self.end.is_none() {
+                assert!(
+                    batch_ends.contains(&before),
+                    "the reader found nothing after {before} records, inside a batch \
+                     (batches end after {batch_ends:?} records)"
+                );
+            }
+        }
     }
 
     /// One `try_read`; whether it returned a record. Damage fails the model:

@@ -10,4 +10,6 @@
 #[cfg(loom)]
 mod harness;
 #[cfg(loom)]
-pub use harness::{DEFAULT_PREEMPTIONS, GARBAGE, Seen, WriterRegion, channel, check, payload};
+pub use harness::{
+    Blank, DEFAULT_PREEMPTIONS, GARBAGE, Seen, WriterRegion, channel, check, payload,
+};
