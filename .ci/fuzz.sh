@@ -3,8 +3,9 @@
 # what the generator writes, replay it through every target, then fuzz each
 # target for FUZZ_SECONDS (default 60) with AddressSanitizer on nightly.
 # Without nightly the targets are built and run with `-s none` on stable and
-# the sanitizer is reported SKIPPED. A crash, a leak or a hang (more than 10 s
-# on one input) fails the step; the input is left in fuzz/artifacts/<target>/.
+# the sanitizer is reported SKIPPED. Then `roundtrip` once more, built with
+# `-O` (debug assertions off). A crash, a leak or a hang (more than 10 s on
+# one input) fails the step; the input is left in fuzz/artifacts/<target>/.
 set -euo pipefail
 
 cd "$(dirname "$0")/../fuzz"
@@ -77,4 +78,19 @@ for target in "${targets[@]}"; do
     fi
     grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|Done )' "$log" || true
 done
-echo "fuzz: ${#targets[@]} targets built, seeds replayed, ${seconds}s each without a crash"
+# `roundtrip` again, built with `-O`: release mode without debug assertions,
+# as users build. A defect once showed only there (issue 10: a store past the
+# region); the target's guarded allocation catches such a store either way.
+nodebug=(-O --target-dir target/no-debug-assertions)
+echo "== roundtrip (-O, debug assertions off): seeds, then fuzzing for ${seconds}s"
+log="$fresh/roundtrip-O.log"
+mkdir -p "$fresh/corpus/roundtrip-O"
+if ! cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" "${nodebug[@]}" roundtrip \
+    "$fresh/corpus/roundtrip-O" corpus/roundtrip -- -max_total_time="$seconds" "${flags[@]}" \
+    >"$log" 2>&1; then
+    tail -n 80 "$log"
+    echo "fuzz: roundtrip (-O) failed; the input is in fuzz/artifacts/roundtrip/" >&2
+    exit 1
+fi
+grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|Done )' "$log" || true
+echo "fuzz: ${#targets[@]} targets built, seeds replayed, ${seconds}s each without a crash (and roundtrip with -O)"

@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let input = RegionInput::parse(rest);
-    let (mut buffer, valid_header) = input.build();
+    let (mut buffer, valid_header, _) = input.build();
     let mut bytes = buffer.bytes_mut().to_vec();
     if resize & 0x80 != 0 {
         bytes.resize(bytes.len() + usize::from(resize & 0x7f), 0);

@@ -5,27 +5,33 @@
 //! rejected at the header, which is the point) or a record area behind a
 //! valid header built from input fields, so the record walk is reached;
 //! other bits turn on checksums, re-seal them, leave slack after the
-//! record area, and resume a writer on the region afterwards.
+//! record area, regroup the records into batches behind correct markers
+//! (which mutations then bend: invalid spans, nested markers, spans past
+//! the end), and resume a writer on the region afterwards.
 //!
 //! Then it walks every record with a reader, with the records iterator, and
 //! with `seek` to record boundaries and to arbitrary positions. It checks
 //! that nothing panics, that every record returned lies inside the record
 //! area, that the walk ends within one step per 8 bytes, that a reader stays
-//! put on damage, and that a resumed writer keeps exactly the records a
-//! reader could read.
+//! put on damage, that records regrouped into valid batches read back
+//! exactly, and that a resumed writer keeps exactly the records a reader
+//! could read (rewriting a batch marker the walk stopped inside).
 #![no_main]
 
 use kekbit_fuzz::FixedClock;
-use kekbit_fuzz::region_input::{RESUME, RegionInput};
-use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET};
+use kekbit_fuzz::region_input::{CHECKSUMS, RESEAL, RESUME, RegionInput};
+use kekbit_nostd::format::{
+    BATCH_MARKER_LEN, COMMIT_BATCH_TAG, COMMIT_TAG_MASK, HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET,
+};
 use kekbit_nostd::{
-    Header, ReadError, Reader, Region, RegionError, SeekError, SliceRegion, WriteError, Writer,
+    Header, Ordering, ReadError, Reader, Region, RegionError, SeekError, SliceRegion, WriteError,
+    Writer,
 };
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let input = RegionInput::parse(data);
-    let (mut buffer, valid_header) = input.build();
+    let (mut buffer, valid_header, batched) = input.build();
     let memory = buffer.bytes_mut();
     let len = memory.len();
     let mut region = match SliceRegion::new(memory) {
@@ -46,6 +52,16 @@ fuzz_target!(|data: &[u8]| {
         }
     };
 
+    // Records regrouped into valid batches read back exactly, then the
+    // empty word after them, unless their checksums were left unsealed.
+    let sealed = input.mode & CHECKSUMS == 0 || input.mode & RESEAL != 0;
+    if !batched.is_empty() && sealed {
+        let read: Vec<&Vec<u8>> = walk.records.iter().map(|r| &r.1).collect();
+        let expected: Vec<&Vec<u8>> = batched.iter().collect();
+        assert_eq!(read, expected, "valid batches did not read back");
+        assert_eq!(walk.outcome, Ok(()));
+    }
+
     if input.mode & RESUME != 0 {
         resume(&mut region, &walk);
     }
@@ -53,7 +69,8 @@ fuzz_target!(|data: &[u8]| {
 
 /// What a full walk found.
 struct Walk {
-    /// Each record's position and payload.
+    /// Each record's boundary (where the reader stood before reading it:
+    /// its batch marker, for a batch's first record) and payload.
     records: Vec<(u32, Vec<u8>)>,
     /// Where the walk stopped, and why.
     end: u32,
@@ -93,6 +110,9 @@ fn walk<R: Region>(
     // than this has looped.
     let limit = header.capacity_bytes as usize / 8 + 1;
     let mut records = Vec::new();
+    // Each record's own position: past its marker for a batch's first.
+    let mut own = Vec::new();
+    let area_start = region_base(region) as usize + HEADER_LEN;
     let mut steps = 0usize;
     let outcome = loop {
         steps += 1;
@@ -105,6 +125,7 @@ fn walk<R: Region>(
             Ok(Some(record)) => {
                 check_inside(region, &header, position, record);
                 assert!(reader.position() > position, "reader did not advance");
+                own.push((record.as_ptr() as usize - area_start - PAYLOAD_OFFSET) as u32);
                 records.push((position, record.to_vec()));
             }
             Ok(None) => break Ok(()),
@@ -141,10 +162,17 @@ fn walk<R: Region>(
     }
     assert_eq!(seen, records.len());
 
-    // Every boundary the walk found can be sought to, from behind and ahead.
-    let mut boundaries: Vec<u32> = records.iter().map(|r| r.0).collect();
-    boundaries.push(end);
-    for (i, &position) in boundaries.iter().enumerate().rev() {
+    // Every boundary the walk found can be sought to, from behind and
+    // ahead: each record's, its own position inside a batch, and the end.
+    let mut targets: Vec<(u32, usize)> = Vec::new();
+    for (i, (&(boundary, _), &at)) in records.iter().zip(&own).enumerate() {
+        targets.push((boundary, i));
+        if at != boundary {
+            targets.push((at, i));
+        }
+    }
+    targets.push((end, records.len()));
+    for &(position, i) in targets.iter().rev() {
         reader.seek(position).expect("seek to a walked boundary");
         assert_eq!(reader.position(), position);
         match reader.try_read() {
@@ -155,6 +183,14 @@ fn walk<R: Region>(
             }
         }
     }
+    let boundaries: Vec<u32> = targets.iter().map(|t| t.0).collect();
+    // A walk that stopped at a batch marker (its first record damaged, or
+    // not there: an empty word after the marker) leaves the position past
+    // the marker to `seek`, which follows the framing only.
+    // SAFETY: `end + 4 <= capacity`: the walk's position invariant.
+    let end_word = unsafe { region.load_u32(HEADER_LEN + end as usize, Ordering::Relaxed) };
+    let past_marker =
+        (end_word & COMMIT_TAG_MASK == COMMIT_BATCH_TAG).then_some(end + BATCH_MARKER_LEN as u32);
 
     // Arbitrary positions: an answer, never a panic; a record found there
     // is inside the area.
@@ -168,6 +204,7 @@ fn walk<R: Region>(
                 // whose checksum failed, to the boundaries after it.
                 assert!(
                     boundaries.contains(&position)
+                        || past_marker == Some(position)
                         || (position > end && matches!(outcome, Err(ReadError::Checksum { .. }))),
                     "sought to {position}, not a boundary (walk ended at {end}: {outcome:?})"
                 );

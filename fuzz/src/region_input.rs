@@ -11,6 +11,7 @@
 //!   max_record_len: u32 LE reduced to 1..=limit
 //!   timeout_ticks: u64 LE, creation_time: u64 LE, tick_unit: u8 (mod 4)
 //!   heartbeat: u32 LE, slack: u8 (bytes after the record area, with SLACK)
+//!   if mode & BATCHES: groups: u32 LE (how the body's records are batched)
 //!   body: the record area
 //! else:
 //!   body: the whole region, header included
@@ -37,6 +38,11 @@ pub const RESEAL: u8 = 1 << 2;
 pub const SLACK: u8 = 1 << 3;
 /// Mode bit: resume a writer on the region after the walk.
 pub const RESUME: u8 = 1 << 4;
+/// Mode bit (with `VALID_HEADER`): regroup the body's well-framed records
+/// into batches with correct markers (see [`HeaderParams::groups`]), so the
+/// fuzzer reaches valid batches, and then mutates them, without having to
+/// guess a span.
+pub const BATCHES: u8 = 1 << 5;
 
 /// Seek targets in an input.
 pub const SEEKS: usize = 4;
@@ -54,6 +60,10 @@ pub struct HeaderParams {
     pub tick_unit: u8,
     pub heartbeat: u32,
     pub slack: u8,
+    /// With [`BATCHES`]: four group bytes, used in turn. A byte with its
+    /// top bit set makes one record without a marker; any other byte `b`
+    /// makes a batch of `1 + b % 4` records behind one marker.
+    pub groups: u32,
 }
 
 /// One `reader` input, parsed.
@@ -104,6 +114,7 @@ impl<'a> RegionInput<'a> {
                 tick_unit: c.u8(),
                 heartbeat: c.u32(),
                 slack: c.u8(),
+                groups: if mode & BATCHES != 0 { c.u32() } else { 0 },
             }
         } else {
             HeaderParams::default()
@@ -135,6 +146,9 @@ impl<'a> RegionInput<'a> {
             out.push(p.tick_unit);
             out.extend_from_slice(&p.heartbeat.to_le_bytes());
             out.push(p.slack);
+            if self.mode & BATCHES != 0 {
+                out.extend_from_slice(&p.groups.to_le_bytes());
+            }
         }
         out.extend_from_slice(self.body);
         out
@@ -177,13 +191,14 @@ impl<'a> RegionInput<'a> {
         }
     }
 
-    /// The region this input describes, and whether its header is valid by
-    /// construction.
-    pub fn build(&self) -> (Aligned, bool) {
+    /// The region this input describes, whether its header is valid by
+    /// construction, and, with [`BATCHES`], the records it placed in
+    /// batches (in the order a reader must return them first).
+    pub fn build(&self) -> (Aligned, bool, Vec<Vec<u8>>) {
         if self.mode & VALID_HEADER == 0 {
             let mut buffer = Aligned::new(self.body.len(), 0);
             buffer.bytes_mut().copy_from_slice(self.body);
-            return (buffer, false);
+            return (buffer, false, Vec::new());
         }
         let header = self.header();
         let area = self.body.len().max(MIN_VALID_CAPACITY as usize);
@@ -198,14 +213,103 @@ impl<'a> RegionInput<'a> {
         memory[HEARTBEAT_LO_OFFSET..HEARTBEAT_LO_OFFSET + 4]
             .copy_from_slice(&self.params.heartbeat.to_le_bytes());
         memory[HEADER_LEN..HEADER_LEN + self.body.len()].copy_from_slice(self.body);
+        let placed = if self.mode & BATCHES != 0 {
+            let area = &mut memory[HEADER_LEN..HEADER_LEN + header.capacity_bytes as usize];
+            regroup(area, &header, self.params.groups)
+        } else {
+            Vec::new()
+        };
         if header.checksums() && self.mode & RESEAL != 0 {
             reseal(&mut memory[HEADER_LEN..], &header);
         }
-        (buffer, true)
+        (buffer, true, placed)
     }
 }
 
 const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+
+/// The well-framed records at the start of `area`, in walk order (batch
+/// markers skipped): each record's payload.
+fn framed_records(area: &[u8], header: &Header) -> Vec<Vec<u8>> {
+    let capacity = header.capacity_bytes as usize;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while at + MARKER_LEN <= capacity {
+        let word = u32::from_le_bytes([area[at], area[at + 1], area[at + 2], area[at + 3]]);
+        if word & COMMIT_TAG_MASK == COMMIT_BATCH_TAG {
+            at += BATCH_MARKER_LEN;
+            continue;
+        }
+        if word & COMMIT_TAG_MASK != COMMIT_RECORD_TAG {
+            break;
+        }
+        let len = (word & COMMIT_LEN_MASK) as usize;
+        let span = PAYLOAD_OFFSET + len.div_ceil(8) * 8;
+        if len > header.max_record_len as usize || at + span + MARKER_LEN > capacity {
+            break;
+        }
+        records.push(area[at + PAYLOAD_OFFSET..at + PAYLOAD_OFFSET + len].to_vec());
+        at += span;
+    }
+    records
+}
+
+/// Rewrites the start of `area` as the records `framed_records` finds,
+/// grouped by `groups` (see [`HeaderParams::groups`]) behind correct batch
+/// markers, as a writer would, with the fit rule; then an empty word. The
+/// bytes after that are left as they were. Returns the records placed:
+/// a reader must return them first. Checksum words are zero (reseal them).
+fn regroup(area: &mut [u8], header: &Header, groups: u32) -> Vec<Vec<u8>> {
+    let capacity = area.len();
+    let mut records = framed_records(area, header).into_iter().peekable();
+    let group_bytes = groups.to_le_bytes();
+    let mut placed = Vec::new();
+    let mut at = 0usize;
+    let span = |len: usize| PAYLOAD_OFFSET + len.div_ceil(8) * 8;
+    let put = |area: &mut [u8], at: usize, record: &[u8]| {
+        let word = COMMIT_RECORD_TAG | record.len() as u32;
+        area[at..at + 4].copy_from_slice(&word.to_le_bytes());
+        area[at + 4..at + 8].fill(0);
+        area[at + PAYLOAD_OFFSET..at + PAYLOAD_OFFSET + record.len()].copy_from_slice(record);
+        area[at + PAYLOAD_OFFSET + record.len()..at + span(record.len())].fill(0);
+    };
+    for group in (0..).map(|i| group_bytes[i % 4]) {
+        let Some(first) = records.peek() else { break };
+        if group & 0x80 != 0 {
+            if at + span(first.len()) + MARKER_LEN > capacity {
+                break;
+            }
+            let record = records.next().expect("peeked");
+            put(area, at, &record);
+            at += span(record.len());
+            placed.push(record);
+            continue;
+        }
+        let marker = at;
+        let mut next = at + BATCH_MARKER_LEN;
+        let mut count = 0u32;
+        while count < 1 + u32::from(group % 4) {
+            let Some(record) = records.peek() else { break };
+            if next + span(record.len()) + MARKER_LEN > capacity {
+                break;
+            }
+            let record = records.next().expect("peeked");
+            put(area, next, &record);
+            next += span(record.len());
+            placed.push(record);
+            count += 1;
+        }
+        if count == 0 {
+            break;
+        }
+        let word = COMMIT_BATCH_TAG | (next - marker - BATCH_MARKER_LEN) as u32;
+        area[marker..marker + 4].copy_from_slice(&word.to_le_bytes());
+        area[marker + 4..marker + 8].copy_from_slice(&count.to_le_bytes());
+        at = next;
+    }
+    area[at..at + 4].fill(0);
+    placed
+}
 
 /// Rewrites the checksum of every well-framed record, in walk order, so the
 /// fuzzer reaches records after the first.
