@@ -1,0 +1,251 @@
+//! The in-memory map: shards of hash tables whose slots each own one heap
+//! block holding the key and the value.
+//!
+//! Each shard has two locks:
+//! - `writer`, held by a writer from the moment it checks the shard's state
+//!   (for a CAS) through the journal append (and, under `BlockAndSync`, the
+//!   wait for the sync) until memory holds the change. So changes to one
+//!   shard reach memory in log order, and a snapshot that holds `writer`
+//!   while it copies the shard sees every change logged before it started;
+//! - `table`, a read-write lock over the entries, taken by writers only for
+//!   the insert itself, so readers never wait for the journal or a sync.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use parking_lot::{Mutex, RwLock};
+
+/// One key and its value in one allocation: key length (`u32`, native
+/// order: this never leaves memory), key, value.
+pub(crate) struct Entry(Box<[u8]>);
+
+const LEN: usize = size_of::<u32>();
+
+impl Entry {
+    pub(crate) fn new(key: &[u8], value: &[u8]) -> Entry {
+        let mut bytes = Vec::with_capacity(LEN + key.len() + value.len());
+        // Keys are limited to the journal's record size (< 4 GiB) before
+        // they get here.
+        bytes.extend_from_slice(&(key.len() as u32).to_ne_bytes());
+        bytes.extend_from_slice(key);
+        bytes.extend_from_slice(value);
+        Entry(bytes.into_boxed_slice())
+    }
+
+    fn key_len(&self) -> usize {
+        let mut len = [0; LEN];
+        len.copy_from_slice(&self.0[..LEN]);
+        u32::from_ne_bytes(len) as usize
+    }
+
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.0[LEN..LEN + self.key_len()]
+    }
+
+    pub(crate) fn value(&self) -> &[u8] {
+        &self.0[LEN + self.key_len()..]
+    }
+
+    /// Key and value bytes (what `Debug` and `stats` count as size).
+    pub(crate) fn payload_len(&self) -> usize {
+        self.0.len() - LEN
+    }
+}
+
+/// A shard's entries, and the sum of their key and value bytes.
+#[derive(Default)]
+pub(crate) struct Table {
+    entries: HashTable<Entry>,
+    bytes: usize,
+}
+
+impl Table {
+    pub(crate) fn get(&self, hash: u64, key: &[u8]) -> Option<&Entry> {
+        self.entries.find(hash, |e| e.key() == key)
+    }
+
+    /// Sets `key` to `value`; returns the entry it replaced.
+    pub(crate) fn insert(&mut self, map: &Map, hash: u64, key: &[u8], value: &[u8]) -> Option<Entry> {
+        let entry = Entry::new(key, value);
+        self.bytes += entry.payload_len();
+        match self
+            .entries
+            .entry(hash, |e| e.key() == key, |e| map.hash(e.key()))
+        {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                let old = std::mem::replace(slot.get_mut(), entry);
+                self.bytes -= old.payload_len();
+                Some(old)
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(entry);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
+        match self.entries.find_entry(hash, |e| e.key() == key) {
+            Ok(slot) => {
+                let (old, _) = slot.remove();
+                self.bytes -= old.payload_len();
+                Some(old)
+            }
+            Err(_) => None,
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries = HashTable::new();
+        self.bytes = 0;
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// Moves the entries out, leaving the table empty.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Entry> + use<> {
+        self.bytes = 0;
+        std::mem::take(&mut self.entries).into_iter()
+    }
+}
+
+pub(crate) struct Shard {
+    pub(crate) writer: Mutex<()>,
+    pub(crate) table: RwLock<Table>,
+}
+
+/// The shards and the hasher.
+pub(crate) struct Map {
+    shards: Box<[Shard]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Map {
+    /// `shards` must be a power of two.
+    pub(crate) fn new(shards: usize) -> Map {
+        debug_assert!(shards.is_power_of_two());
+        Map {
+            shards: (0..shards)
+                .map(|_| Shard {
+                    writer: Mutex::new(()),
+                    table: RwLock::new(Table::default()),
+                })
+                .collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a hash (its bits 32.., which the table's own slot choice
+    /// and tag bits do not lean on).
+    pub(crate) fn shard_index(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    pub(crate) fn shard(&self, index: usize) -> &Shard {
+        &self.shards[index]
+    }
+
+    pub(crate) fn shards(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    /// Entry count and key+value bytes, summed shard by shard.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(n, b), s| {
+            let t = s.table.read();
+            (n + t.len(), b + t.bytes())
+        })
+    }
+
+    /// Applies a change while its shard's table lock is held by the caller.
+    pub(crate) fn apply(&self, table: &mut Table, hash: u64, key: &[u8], value: Option<&[u8]>) {
+        match value {
+            Some(v) => {
+                table.insert(self, hash, key, v);
+            }
+            None => {
+                table.remove(hash, key);
+            }
+        }
+    }
+
+    /// Applies a change taking the shard's table lock (recovery, which is
+    /// alone).
+    pub(crate) fn apply_locked(&self, key: &[u8], value: Option<&[u8]>) {
+        let hash = self.hash(key);
+        let mut table = self.shards[self.shard_index(hash)].table.write();
+        self.apply(&mut table, hash, key, value);
+    }
+
+    pub(crate) fn clear_all(&self) {
+        for s in self.shards.iter() {
+            s.table.write().clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_hold_key_and_value_in_one_block() {
+        for (k, v) in [(&b""[..], &b""[..]), (b"k", b""), (b"", b"v"), (b"key", b"value")] {
+            let e = Entry::new(k, v);
+            assert_eq!(e.key(), k);
+            assert_eq!(e.value(), v);
+            assert_eq!(e.payload_len(), k.len() + v.len());
+        }
+    }
+
+    #[test]
+    fn insert_replace_remove_keep_the_byte_count() {
+        let map = Map::new(256);
+        let k = b"k";
+        let h = map.hash(k);
+        let shard = map.shard(map.shard_index(h));
+        let mut t = shard.table.write();
+        assert!(t.insert(&map, h, k, b"12345").is_none());
+        assert_eq!((t.len(), t.bytes()), (1, 6));
+        let old = t.insert(&map, h, k, b"").unwrap();
+        assert_eq!(old.value(), b"12345");
+        assert_eq!((t.len(), t.bytes()), (1, 1));
+        assert_eq!(t.get(h, k).unwrap().value(), b"");
+        assert!(t.remove(h, k).is_some());
+        assert!(t.remove(h, k).is_none());
+        assert_eq!((t.len(), t.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn many_keys_spread_and_survive_growth() {
+        let map = Map::new(256);
+        for i in 0u32..5000 {
+            map.apply_locked(&i.to_le_bytes(), Some(&i.to_be_bytes()));
+        }
+        assert_eq!(map.size(), (5000, 5000 * 8));
+        let used = map.shards().iter().filter(|s| s.table.read().len() > 0).count();
+        assert_eq!(used, 256);
+        for i in 0u32..5000 {
+            let k = i.to_le_bytes();
+            let h = map.hash(&k);
+            let t = map.shard(map.shard_index(h)).table.read();
+            assert_eq!(t.get(h, &k).unwrap().value(), i.to_be_bytes());
+        }
+        map.clear_all();
+        assert_eq!(map.size(), (0, 0));
+    }
+}
