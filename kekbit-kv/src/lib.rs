@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![cfg(unix)]
 
+pub mod admin;
 mod config;
 mod error;
 mod log;
@@ -10,7 +11,6 @@ mod record;
 mod serial;
 pub mod snapshot;
 mod store;
-pub mod admin;
 
 pub use config::{Config, SyncMode};
 pub use error::{Error, Result};

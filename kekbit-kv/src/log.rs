@@ -121,6 +121,35 @@ fn fdatasync(file: &File, path: &Path) -> Result<()> {
     file.sync_data().map_err(|e| Error::io(path, "sync", e))
 }
 
+/// Takes the store's writer lock without opening the log (for `prune` and
+/// `clean`, which must not run beside a live store).
+pub(crate) fn lock_folder(store: &Path) -> Result<File> {
+    let path = Log::path(store).join(LOCK_FILE);
+    let mut lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "open the lock file", e))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut text = String::new();
+        let _ = lock.read_to_string(&mut text);
+        return Err(Error::Locked {
+            dir: store.to_path_buf(),
+            pid: text.trim().parse().ok(),
+        });
+    }
+    Ok(lock)
+}
+
+/// Whether a live store holds the folder's lock, and its pid if known.
+pub(crate) fn live_owner(store: &Path) -> Option<Option<u32>> {
+    match lock_folder(store) {
+        Err(Error::Locked { pid, .. }) => Some(pid),
+        _ => None,
+    }
+}
+
 impl Log {
     pub(crate) fn path(store: &Path) -> PathBuf {
         store.join(LOG_DIR)
@@ -198,10 +227,6 @@ impl Log {
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    pub(crate) fn max_record_len(&self) -> usize {
-        MAX_RECORD_LEN
     }
 
     /// Appends one record; returns its position.
