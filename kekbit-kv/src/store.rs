@@ -1274,10 +1274,12 @@ impl Inner {
             }
         }
         snapshot::sync_dir(&self.dir)?;
+        // With backups kept, the log is kept back to the oldest of them, so
+        // that a damaged newest snapshot can fall back to a backup.
         let oldest_needed = st
             .manifest
             .snapshots
-            .first()
+            .last()
             .map_or(from, |s| s.log_position);
         self.log.truncate_before(oldest_needed)?;
         if !self.config.silent {
