@@ -51,7 +51,8 @@ impl Kv for PersistentKv {
         self.0.set(key.to_vec(), value.to_vec())
     }
     fn get(&self, key: &[u8]) -> Res<Option<usize>> {
-        Ok(self.0.get(key).map(|v| v.len()))
+        // persistent-kv looks up by `[u8]` only through `Vec<u8>`.
+        Ok(self.0.get(&key.to_vec()).map(|v| v.len()))
     }
     fn finish(&self) -> Res<()> {
         Ok(())
@@ -154,7 +155,8 @@ fn open(system: &str, dir: &Path, sync: bool) -> Res<Box<dyn Kv>> {
             // (writes reach the OS, no fsync, like ours); `persist` after
             // each write for the sync rows.
             let keyspace = fjall::Config::new(dir).open()?;
-            let items = keyspace.open_partition("items", fjall::PartitionCreateOptions::default())?;
+            let items =
+                keyspace.open_partition("items", fjall::PartitionCreateOptions::default())?;
             Box::new(Fjall {
                 keyspace,
                 items,

@@ -17,7 +17,11 @@ fn text(b: &[u8]) -> String {
 }
 
 fn quiet() -> Config {
-    Config { silent: true, snapshot_backups: 10, ..Config::default() }
+    Config {
+        silent: true,
+        snapshot_backups: 10,
+        ..Config::default()
+    }
 }
 
 #[test]
@@ -36,7 +40,11 @@ fn info_get_dump_prune_clean() {
         // Refused beside a live store, with a clear message.
         let out = kekbit(&["kv", "prune", d, "--keep", "0"]);
         assert_eq!(out.status.code(), Some(1));
-        assert!(text(&out.stderr).contains("open in another instance"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("open in another instance"),
+            "{}",
+            text(&out.stderr)
+        );
         let out = kekbit(&["kv", "info", d, "--json"]);
         assert!(out.status.success());
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -60,13 +68,24 @@ fn info_get_dump_prune_clean() {
     std::fs::write(dir.join(".snapshot-00000000000000000100.kvs.tmp"), b"x").unwrap();
     let out = kekbit(&["kv", "info", d]);
     let t = text(&out.stdout);
-    assert!(t.contains("state      closed") && t.contains("unlisted") && t.contains("temporary"), "{t}");
+    assert!(
+        t.contains("state      closed") && t.contains("unlisted") && t.contains("temporary"),
+        "{t}"
+    );
     let out = kekbit(&["kv", "clean", d]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("3 snapshot(s) kept, 2 file(s) deleted"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("3 snapshot(s) kept, 2 file(s) deleted"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = kekbit(&["kv", "prune", d, "--keep", "0"]);
     assert!(out.status.success());
-    assert!(text(&out.stdout).contains("1 snapshot(s) kept, 2 file(s) deleted"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("1 snapshot(s) kept, 2 file(s) deleted"),
+        "{}",
+        text(&out.stdout)
+    );
     // The data survived both.
     let out = kekbit(&["kv", "dump", d]);
     assert_eq!(text(&out.stdout), "after\t\nk0\tv0\nk1\tv1\nk2\tv2\n");

@@ -61,7 +61,7 @@ fn require_store(dir: &Path) -> Result<()> {
 /// let info = admin::info(dir.path())?;
 /// assert_eq!(info.manifest.unwrap().snapshots.len(), 1);
 /// assert!(info.live_owner.is_some());
-/// # Ok::<(), kekbit_kv::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn info(dir: &Path) -> Result<FolderInfo> {
     require_store(dir)?;
@@ -124,7 +124,7 @@ pub struct Cleanup {
 /// let done = admin::prune(dir.path(), 1)?;
 /// assert_eq!(done.kept.len(), 2);
 /// assert_eq!(done.deleted.len(), 1);
-/// # Ok::<(), kekbit_kv::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn prune(dir: &Path, backups: usize) -> Result<Cleanup> {
     require_store(dir)?;
@@ -215,11 +215,30 @@ pub fn clean(dir: &Path) -> Result<Cleanup> {
 /// store.set("k", "v")?;
 /// let all = admin::contents(dir.path())?;
 /// assert_eq!(all.get(&b"k"[..]), Some(&b"v".to_vec()));
-/// # Ok::<(), kekbit_kv::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn contents(dir: &Path) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
     require_store(dir)?;
-    let manifest = Manifest::read(dir)?.unwrap_or_default();
+    // A live store may publish a snapshot and reclaim what the old one
+    // needed while we read: then the manifest has changed, and we start
+    // over from the new one.
+    let mut attempts = 0;
+    loop {
+        let before = Manifest::read(dir)?.unwrap_or_default();
+        match contents_once(dir, &before) {
+            Ok(map) => return Ok(map),
+            Err(e) => {
+                let after = Manifest::read(dir)?.unwrap_or_default();
+                attempts += 1;
+                if after.generation == before.generation || attempts >= 10 {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+fn contents_once(dir: &Path, manifest: &Manifest) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
     let log_dir = Log::path(dir);
     let first = log::first_position(&log_dir)?;
     let mut map = HashMap::new();

@@ -131,7 +131,10 @@ impl Default for Config {
 
 /// The shards the map uses for a configuration: a power of two, at least 256.
 pub(crate) fn shard_count(config: &Config) -> usize {
-    config.memory_bucket_count.clamp(256, 1 << 16).next_power_of_two()
+    config
+        .memory_bucket_count
+        .clamp(256, 1 << 16)
+        .next_power_of_two()
 }
 
 #[cfg(test)]
@@ -158,7 +161,10 @@ mod tests {
             theirs.target_snapshot_shard_size_bytes
         );
         assert_eq!(ours.use_positioned_writes, theirs.use_positioned_writes);
-        assert_eq!(theirs.sync_mode, persistent_kv::SyncMode::BlockNoExplicitSync);
+        assert_eq!(
+            theirs.sync_mode,
+            persistent_kv::SyncMode::BlockNoExplicitSync
+        );
         assert_eq!(ours.sync_mode, SyncMode::BlockNoExplicitSync);
     }
 

@@ -93,7 +93,10 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Locked { dir, pid: Some(pid) } => write!(
+            Error::Locked {
+                dir,
+                pid: Some(pid),
+            } => write!(
                 f,
                 "{}: the store is open in another instance (pid {pid}); only one may be live",
                 dir.display()

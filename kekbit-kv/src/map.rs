@@ -15,8 +15,8 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
-/// One key and its value in one allocation: key length (`u32`, native
-/// order: this never leaves memory), key, value.
+/// One key and its value in one allocation: key length (`u32`, little-endian
+/// like every integer here), key, value.
 pub(crate) struct Entry(Box<[u8]>);
 
 const LEN: usize = size_of::<u32>();
@@ -26,7 +26,7 @@ impl Entry {
         let mut bytes = Vec::with_capacity(LEN + key.len() + value.len());
         // Keys are limited to the journal's record size (< 4 GiB) before
         // they get here.
-        bytes.extend_from_slice(&(key.len() as u32).to_ne_bytes());
+        bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
         bytes.extend_from_slice(key);
         bytes.extend_from_slice(value);
         Entry(bytes.into_boxed_slice())
@@ -35,7 +35,7 @@ impl Entry {
     fn key_len(&self) -> usize {
         let mut len = [0; LEN];
         len.copy_from_slice(&self.0[..LEN]);
-        u32::from_ne_bytes(len) as usize
+        u32::from_le_bytes(len) as usize
     }
 
     pub(crate) fn key(&self) -> &[u8] {
@@ -65,7 +65,13 @@ impl Table {
     }
 
     /// Sets `key` to `value`; returns the entry it replaced.
-    pub(crate) fn insert(&mut self, map: &Map, hash: u64, key: &[u8], value: &[u8]) -> Option<Entry> {
+    pub(crate) fn insert(
+        &mut self,
+        map: &Map,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+    ) -> Option<Entry> {
         let entry = Entry::new(key, value);
         self.bytes += entry.payload_len();
         match self
@@ -204,7 +210,12 @@ mod tests {
 
     #[test]
     fn entries_hold_key_and_value_in_one_block() {
-        for (k, v) in [(&b""[..], &b""[..]), (b"k", b""), (b"", b"v"), (b"key", b"value")] {
+        for (k, v) in [
+            (&b""[..], &b""[..]),
+            (b"k", b""),
+            (b"", b"v"),
+            (b"key", b"value"),
+        ] {
             let e = Entry::new(k, v);
             assert_eq!(e.key(), k);
             assert_eq!(e.value(), v);
@@ -237,7 +248,11 @@ mod tests {
             map.apply_locked(&i.to_le_bytes(), Some(&i.to_be_bytes()));
         }
         assert_eq!(map.size(), (5000, 5000 * 8));
-        let used = map.shards().iter().filter(|s| s.table.read().len() > 0).count();
+        let used = map
+            .shards()
+            .iter()
+            .filter(|s| s.table.read().len() > 0)
+            .count();
         assert_eq!(used, 256);
         for i in 0u32..5000 {
             let k = i.to_le_bytes();

@@ -165,7 +165,9 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
 
-    fn ops(record: &[u8]) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
+    type Ops = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+    fn ops(record: &[u8]) -> Result<Ops, String> {
         let mut out = Vec::new();
         decode(record, |op| match op {
             Op::Set(k, v) => out.push((k.to_vec(), Some(v.to_vec()))),

@@ -240,7 +240,12 @@ mod tests {
         assert_eq!(e.len, 2);
         assert_eq!(e.type_name, "u32");
         assert_eq!(e.reason, "needs exactly 4 bytes");
-        assert!(u128::try_from_bytes(&[0; 8]).unwrap_err().reason.contains("16 bytes"));
+        assert!(
+            u128::try_from_bytes(&[0; 8])
+                .unwrap_err()
+                .reason
+                .contains("16 bytes")
+        );
     }
 
     #[test]

@@ -142,7 +142,9 @@ impl Manifest {
         }
         let version = u32_at(b, MAN_VERSION_AT);
         if version != VERSION {
-            return Err(bad(format!("manifest version {version}; this build reads {VERSION}")));
+            return Err(bad(format!(
+                "manifest version {version}; this build reads {VERSION}"
+            )));
         }
         let count = u32_at(b, MAN_COUNT_AT) as usize;
         if count > MAN_MAX_ENTRIES || b.len() != MAN_ENTRIES_AT + count * MAN_ENTRY_LEN + 4 {
@@ -302,11 +304,7 @@ pub(crate) fn encode_entry(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 /// Reads snapshot `info` from `dir`, calling `f` for each entry, and checks
 /// all of it (size, header, entry count, checksum). On an error some
 /// entries may have been passed to `f` already: the caller discards them.
-pub(crate) fn read(
-    dir: &Path,
-    info: &SnapshotInfo,
-    mut f: impl FnMut(&[u8], &[u8]),
-) -> Result<()> {
+pub(crate) fn read(dir: &Path, info: &SnapshotInfo, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
     let path = dir.join(snapshot_name(info.seq));
     let bad = |why: String| Error::corrupt(&path, why);
     let file = File::open(&path).map_err(|e| Error::io(&path, "open", e))?;
@@ -334,7 +332,9 @@ pub(crate) fn read(
     }
     let version = u32_at(&header, SNAP_VERSION_AT);
     if version != VERSION {
-        return Err(bad(format!("snapshot version {version}; this build reads {VERSION}")));
+        return Err(bad(format!(
+            "snapshot version {version}; this build reads {VERSION}"
+        )));
     }
     if u64_at(&header, SNAP_SEQ_AT) != info.seq
         || u64_at(&header, SNAP_LOG_POSITION_AT) != info.log_position
@@ -425,8 +425,20 @@ mod tests {
         let m = Manifest {
             generation: 3,
             snapshots: vec![
-                SnapshotInfo { seq: 2, log_position: 99, entries: 5, file_bytes: 100, crc: 7 },
-                SnapshotInfo { seq: 1, log_position: 9, entries: 1, file_bytes: 60, crc: 8 },
+                SnapshotInfo {
+                    seq: 2,
+                    log_position: 99,
+                    entries: 5,
+                    file_bytes: 100,
+                    crc: 7,
+                },
+                SnapshotInfo {
+                    seq: 1,
+                    log_position: 9,
+                    entries: 1,
+                    file_bytes: 60,
+                    crc: 8,
+                },
             ],
         };
         m.publish(dir.path()).unwrap();
@@ -438,7 +450,10 @@ mod tests {
             assert!(Manifest::decode(&b, Path::new("M")).is_err(), "flip at {i}");
         }
         for cut in 0..bytes.len() {
-            assert!(Manifest::decode(&bytes[..cut], Path::new("M")).is_err(), "cut {cut}");
+            assert!(
+                Manifest::decode(&bytes[..cut], Path::new("M")).is_err(),
+                "cut {cut}"
+            );
         }
     }
 
@@ -469,13 +484,19 @@ mod tests {
         fs::write(&path, &clean[..clean.len() - 1]).unwrap();
         assert!(read(dir.path(), &info, |_, _| {}).is_err());
         fs::remove_file(&path).unwrap();
-        assert!(matches!(read(dir.path(), &info, |_, _| {}), Err(Error::Io { .. })));
+        assert!(matches!(
+            read(dir.path(), &info, |_, _| {}),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]
     fn names() {
         assert_eq!(parse_snapshot_name(&snapshot_name(42)), Some(42));
         assert_eq!(parse_snapshot_name("snapshot-42.kvs"), None);
-        assert_eq!(parse_snapshot_name("snapshot-0000000000000000004x.kvs"), None);
+        assert_eq!(
+            parse_snapshot_name("snapshot-0000000000000000004x.kvs"),
+            None
+        );
     }
 }

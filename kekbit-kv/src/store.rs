@@ -38,7 +38,7 @@ use crate::{Config, Deserializable, Error, Result, Serializable, SyncMode};
 /// let store: PersistentKeyValueStore<String, String> =
 ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
 /// assert_eq!(store.get("foo"), Some("is here to stay".to_string()));
-/// # Ok::<(), kekbit_kv::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PersistentKeyValueStore<K, V> {
     inner: Arc<Inner>,
@@ -122,7 +122,7 @@ thread_local! {
 /// batch.set("alice", 5u64).set("bob", 5u64).unset("carol");
 /// store.write_batch(&batch)?;
 /// assert_eq!(store.get("bob"), Some(5));
-/// # Ok::<(), kekbit_kv::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct WriteBatch<K, V> {
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
@@ -221,7 +221,7 @@ where
     /// let store: PersistentKeyValueStore<u64, Vec<u8>> =
     ///     PersistentKeyValueStore::new(dir.path().join("a/b"), Config::default())?;
     /// assert!(store.is_empty());
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new(path: impl AsRef<Path>, config: Config) -> Result<Self> {
         let inner = Arc::new(Inner::open(path.as_ref(), config)?);
@@ -252,7 +252,7 @@ where
     /// store.set("foo", "1")?;
     /// store.unset("foo")?;
     /// assert_eq!(store.get("foo"), None);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn unset<Q>(&self, key: &Q) -> Result<()>
     where
@@ -272,7 +272,7 @@ where
     /// store.set(7u32, "")?;
     /// assert!(store.contains_key(&7));
     /// assert!(!store.contains_key(&8));
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
@@ -294,7 +294,7 @@ where
     /// store.set("k", "hello")?;
     /// assert_eq!(store.get_with("k", |bytes| bytes.len()), Some(5));
     /// assert_eq!(store.get_with("x", |bytes| bytes.len()), None);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_with<Q, R>(&self, key: &Q, f: impl FnOnce(&[u8]) -> R) -> Option<R>
     where
@@ -313,7 +313,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.set(1u8, 1u8)?;
     /// assert_eq!(store.len(), 1);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn len(&self) -> usize {
         self.inner.map.size().0
@@ -327,7 +327,7 @@ where
     /// let store: PersistentKeyValueStore<u8, u8> =
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// assert!(store.is_empty());
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -343,7 +343,7 @@ where
     /// store.set(1u8, 1u8)?;
     /// store.clear()?;
     /// assert!(store.is_empty());
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn clear(&self) -> Result<()> {
         self.inner.clear()
@@ -366,7 +366,7 @@ where
     /// batch.set("a", "1").set("b", "2");
     /// store.write_batch(&batch)?;
     /// assert_eq!(store.len(), 2);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn write_batch(&self, batch: &WriteBatch<K, V>) -> Result<()> {
         self.inner.batch(&batch.ops)
@@ -381,7 +381,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.set(1u8, 2u8)?;
     /// assert_eq!(store.sync()?, store.stats().end_position);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sync(&self) -> Result<u64> {
         self.inner.log.sync()
@@ -400,7 +400,7 @@ where
     /// store.set(1u8, 2u8)?;
     /// let info = store.snapshot()?;
     /// assert_eq!(info.entries, 1);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn snapshot(&self) -> Result<SnapshotInfo> {
         self.inner.take_snapshot()
@@ -417,7 +417,7 @@ where
     /// let stats = store.stats();
     /// assert_eq!((stats.keys, stats.bytes), (1, 2));
     /// assert!(stats.last_snapshot.is_none());
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> Stats {
         self.inner.stats()
@@ -431,7 +431,7 @@ where
     /// let store: PersistentKeyValueStore<u8, u8> =
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// assert_eq!(store.path(), dir.path());
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn path(&self) -> &Path {
         &self.inner.dir
@@ -446,7 +446,7 @@ where
     /// let store: PersistentKeyValueStore<u8, u8> =
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.close()?;
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
@@ -477,7 +477,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.set("foo", "1")?;
     /// assert_eq!(store.get("foo"), Some("1".to_string()));
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set(&self, key: impl Into<K>, value: impl Into<V>) -> Result<()> {
         let key = key.into();
@@ -500,7 +500,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.set("foo", "1")?;
     /// assert_eq!(store.get("foo"), Some("1".to_string()));
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
@@ -523,7 +523,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// assert!(store.try_get("bad").is_err());
     /// assert_eq!(store.get("bad"), None);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_get<Q>(&self, key: &Q) -> Result<Option<V>>
     where
@@ -547,7 +547,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.set(1u32, 10u32)?;
     /// assert_eq!(store.get_many(&[&1, &2]), vec![Some(10), None]);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_many<Q>(&self, keys: &[&Q]) -> Vec<Option<V>>
     where
@@ -576,7 +576,7 @@ where
     /// store.set("k", "v")?;
     /// assert_eq!(store.remove("k")?, Some("v".to_string()));
     /// assert_eq!(store.remove("k")?, None);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn remove<Q>(&self, key: &Q) -> Result<Option<V>>
     where
@@ -601,7 +601,7 @@ where
     /// assert!(!store.compare_and_swap("k", None, Some("b"))?);
     /// assert!(store.compare_and_swap("k", Some("a"), Some("b"))?);
     /// assert_eq!(store.get("k"), Some("b".to_string()));
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn compare_and_swap<E>(
         &self,
@@ -641,7 +641,7 @@ where
     /// store.set("a", "1")?;
     /// let all: Vec<(String, String)> = store.iter().collect();
     /// assert_eq!(all, vec![("a".to_string(), "1".to_string())]);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter(&self) -> Box<dyn Iterator<Item = (K, V)> + '_> {
         Box::new(self.try_iter().filter_map(|r| r.ok()))
@@ -657,7 +657,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.set(1u8, 1u8)?;
     /// assert_eq!(store.try_iter().collect::<Result<Vec<_>, _>>()?, vec![(1, 1)]);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_iter(&self) -> impl Iterator<Item = Result<(K, V)>> + '_ {
         ShardCopies::new(&self.inner.map).map(|(k, v)| decode_pair(&k, &v))
@@ -695,7 +695,10 @@ impl Iterator for ShardCopies<'_> {
             let shard = self.map.shards().get(self.next)?;
             self.next += 1;
             let t = shard.table.read();
-            let copy: Vec<_> = t.iter().map(|e| (e.key().to_vec(), e.value().to_vec())).collect();
+            let copy: Vec<_> = t
+                .iter()
+                .map(|e| (e.key().to_vec(), e.value().to_vec()))
+                .collect();
             drop(t);
             self.buf = copy.into_iter();
         }
@@ -798,7 +801,7 @@ where
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// store.set_proto("foo", Foo { bar: 42 })?;
     /// assert_eq!(store.get_proto("foo")?, Some(Foo { bar: 42 }));
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_proto(&self, key: impl Into<K>, value: impl prost::Message) -> Result<()> {
         let key = key.into();
@@ -821,14 +824,16 @@ where
     /// let store: PersistentKeyValueStore<String, Foo> =
     ///     PersistentKeyValueStore::new(dir.path(), Config::default())?;
     /// assert_eq!(store.get_proto("missing")?, None);
-    /// # Ok::<(), kekbit_kv::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_proto<Q>(&self, key: &Q) -> std::result::Result<Option<V>, prost::DecodeError>
     where
         K: Borrow<Q>,
         Q: ?Sized + Serializable,
     {
-        self.inner.read(&key.serialize(), |b| V::decode(b)).transpose()
+        self.inner
+            .read(&key.serialize(), |b| V::decode(b))
+            .transpose()
     }
 }
 
@@ -863,9 +868,22 @@ impl Inner {
             }
         };
         let first = log.first_position();
+        let end = log.end_position();
         let mut failures = Vec::new();
         let mut chosen = None;
         for info in &manifest.snapshots {
+            if info.log_position > end {
+                // The log was synced past this point before the snapshot was
+                // published: losing it is damage, not a crash, and the
+                // snapshot may hold changes the lost log ordered after others
+                // it does not hold.
+                failures.push(format!(
+                    "{}: the log ends at {end}, before its position {} (synced log data was lost)",
+                    snapshot::snapshot_name(info.seq),
+                    info.log_position
+                ));
+                continue;
+            }
             if info.log_position < first {
                 failures.push(format!(
                     "{}: the log no longer reaches back to its position {} (it starts at {first})",
@@ -920,7 +938,9 @@ impl Inner {
             println!(
                 "kekbit-kv: restored {} from {} and {replayed} log records in {:?}",
                 dir.display(),
-                chosen.map_or("no snapshot".to_string(), |c| snapshot::snapshot_name(c.seq)),
+                chosen.map_or("no snapshot".to_string(), |c| snapshot::snapshot_name(
+                    c.seq
+                )),
                 started.elapsed()
             );
         }
@@ -1013,7 +1033,10 @@ impl Inner {
         let mut idx: Vec<usize> = located.iter().map(|l| l.1).collect();
         idx.sort_unstable();
         idx.dedup();
-        let guards: Vec<_> = idx.iter().map(|&i| (i, self.map.shard(i).table.read())).collect();
+        let guards: Vec<_> = idx
+            .iter()
+            .map(|&i| (i, self.map.shard(i).table.read()))
+            .collect();
         located
             .iter()
             .map(|(h, s, k)| {
@@ -1090,8 +1113,10 @@ impl Inner {
         idx.sort_unstable();
         idx.dedup();
         // Shards are always locked in index order, so batches never deadlock.
-        let writers: Vec<MutexGuard<'_, ()>> =
-            idx.iter().map(|&i| self.map.shard(i).writer.lock()).collect();
+        let writers: Vec<MutexGuard<'_, ()>> = idx
+            .iter()
+            .map(|&i| self.map.shard(i).writer.lock())
+            .collect();
         Self::with_record(|rec| {
             record::encode_batch(
                 rec,
@@ -1103,7 +1128,10 @@ impl Inner {
             self.log_record(rec)
         })?;
         {
-            let mut tables: Vec<_> = idx.iter().map(|&i| self.map.shard(i).table.write()).collect();
+            let mut tables: Vec<_> = idx
+                .iter()
+                .map(|&i| self.map.shard(i).table.write())
+                .collect();
             for ((k, v), (h, s)) in ops.iter().zip(&located) {
                 let at = idx.binary_search(s).unwrap_or(0);
                 self.map.apply(&mut tables[at], *h, k, v.as_deref());
@@ -1165,7 +1193,10 @@ impl Inner {
     /// the log every `buffered_sync_interval`.
     fn work(&self) {
         let period = match self.config.sync_mode {
-            SyncMode::Buffered => self.config.buffered_sync_interval.max(Duration::from_millis(1)),
+            SyncMode::Buffered => self
+                .config
+                .buffered_sync_interval
+                .max(Duration::from_millis(1)),
             _ => Duration::from_secs(3600),
         };
         loop {
@@ -1179,23 +1210,44 @@ impl Inner {
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            if self.config.sync_mode == SyncMode::Buffered && !self.has_failed.load(Ordering::Acquire) {
+            if self.config.sync_mode == SyncMode::Buffered
+                && !self.has_failed.load(Ordering::Acquire)
+            {
                 if let Err(e) = self.log.sync() {
                     self.note_error(&e);
                 }
             }
             if self.pending.load(Ordering::Acquire) {
-                if let Err(e) = self.take_snapshot() {
-                    self.note_error(&e);
+                let ok = match self.take_snapshot() {
+                    Ok(_) => true,
+                    Err(e) => {
+                        self.note_error(&e);
+                        false
+                    }
+                };
+                // Writes that came in while it ran may have made the next
+                // snapshot due already; writers that find one pending do not
+                // ask again, so look now (after a failure, the next write
+                // asks again).
+                let again = ok
+                    && self.config.snapshot_interval > 0
+                    && self.mods.load(Ordering::Acquire) >= self.config.snapshot_interval
+                    && self.snapshot_due();
+                if again {
+                    *self.wake.lock() = true;
+                } else {
+                    self.pending.store(false, Ordering::Release);
                 }
-                self.pending.store(false, Ordering::Release);
             }
         }
     }
 
     fn note_error(&self, e: &Error) {
         if !self.config.silent {
-            eprintln!("kekbit-kv: {}: background snapshot failed: {e}", self.dir.display());
+            eprintln!(
+                "kekbit-kv: {}: background snapshot failed: {e}",
+                self.dir.display()
+            );
         }
         self.snap.lock().last_error = Some(e.to_string());
     }
@@ -1263,7 +1315,8 @@ impl Inner {
         st.last_at = Some(SystemTime::now());
         st.last_error = None;
         self.snapshot_position.store(from, Ordering::Release);
-        self.snapshot_bytes.store(info.file_bytes, Ordering::Release);
+        self.snapshot_bytes
+            .store(info.file_bytes, Ordering::Release);
         // The new manifest is durable: what it no longer names can go.
         for seq in dropped {
             let path = self.dir.join(snapshot::snapshot_name(seq));

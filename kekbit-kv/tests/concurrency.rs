@@ -46,7 +46,8 @@ fn run(mode: SyncMode, ops_per_thread: u64) {
         log_segment_bytes: 64 * 1024,
         ..Config::default()
     };
-    let store: Arc<Store> = Arc::new(PersistentKeyValueStore::new(tmp.path(), config.clone()).unwrap());
+    let store: Arc<Store> =
+        Arc::new(PersistentKeyValueStore::new(tmp.path(), config.clone()).unwrap());
     for c in 0..COUNTERS {
         store.set(format!("counter{c}"), "0").unwrap();
     }
@@ -70,7 +71,9 @@ fn run(mode: SyncMode, ops_per_thread: u64) {
                     let value = token(t, seq);
                     match next() % 10 {
                         0 | 1 => {
-                            store.set(format!("free{}", next() % FREE_KEYS), value).unwrap();
+                            store
+                                .set(format!("free{}", next() % FREE_KEYS), value)
+                                .unwrap();
                         }
                         2 => store.unset(&format!("free{}", next() % FREE_KEYS)).unwrap(),
                         3 | 4 => {
@@ -79,7 +82,14 @@ fn run(mode: SyncMode, ops_per_thread: u64) {
                             loop {
                                 let old = store.get(&key).unwrap();
                                 let new = (old.parse::<u64>().unwrap() + 1).to_string();
-                                if store.compare_and_swap(key.clone(), Some(old.as_str()), Some(new.as_str())).unwrap() {
+                                if store
+                                    .compare_and_swap(
+                                        key.clone(),
+                                        Some(old.as_str()),
+                                        Some(new.as_str()),
+                                    )
+                                    .unwrap()
+                                {
                                     increments.fetch_add(1, Ordering::Relaxed);
                                     break;
                                 }
@@ -91,7 +101,9 @@ fn run(mode: SyncMode, ops_per_thread: u64) {
                             if next() % 4 == 0 {
                                 batch.unset(&format!("a{p}")).unset(&format!("b{p}"));
                             } else {
-                                batch.set(format!("a{p}"), value.clone()).set(format!("b{p}"), value);
+                                batch
+                                    .set(format!("a{p}"), value.clone())
+                                    .set(format!("b{p}"), value);
                             }
                             store.write_batch(&batch).unwrap();
                         }
@@ -105,12 +117,18 @@ fn run(mode: SyncMode, ops_per_thread: u64) {
                             assert_eq!(got[0], got[1], "half a batch seen");
                             if let Some(v) = &got[0] {
                                 let (wt, ws) = parse_token(v).expect("a value never written");
-                                assert!(wt < THREADS && ws <= highest[wt as usize].load(Ordering::Acquire));
+                                assert!(
+                                    wt < THREADS
+                                        && ws <= highest[wt as usize].load(Ordering::Acquire)
+                                );
                             }
                             let f = store.get(&format!("free{}", next() % FREE_KEYS));
                             if let Some(v) = f {
                                 let (wt, ws) = parse_token(&v).expect("a value never written");
-                                assert!(wt < THREADS && ws <= highest[wt as usize].load(Ordering::Acquire));
+                                assert!(
+                                    wt < THREADS
+                                        && ws <= highest[wt as usize].load(Ordering::Acquire)
+                                );
                             }
                         }
                     }
@@ -122,7 +140,13 @@ fn run(mode: SyncMode, ops_per_thread: u64) {
         t.join().unwrap();
     }
     let total: u64 = (0..COUNTERS)
-        .map(|c| store.get(&format!("counter{c}")).unwrap().parse::<u64>().unwrap())
+        .map(|c| {
+            store
+                .get(&format!("counter{c}"))
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
         .sum();
     assert_eq!(total, increments.load(Ordering::Relaxed), "lost updates");
     let memory: HashMap<String, String> = store.iter().collect();

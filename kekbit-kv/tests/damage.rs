@@ -39,18 +39,23 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every regular file under the store's log folder, sorted by name.
+/// Bytes before a segment's record area (the kekbit channel header).
+const SEGMENT_HEADER: u64 = 192;
+
+/// The journal position of a segment file's first record byte.
+fn segment_base(path: &Path) -> u64 {
+    kekbit_std::journal::parse_segment_file_name(&path.file_name().unwrap().to_string_lossy())
+        .unwrap()
+}
+
+/// The journal's segment files, sorted by name (so by base).
 fn log_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<_> = fs::read_dir(dir.join("journal"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(['.', 'w'])
+            kekbit_std::journal::parse_segment_file_name(&p.file_name().unwrap().to_string_lossy())
+                .is_some()
         })
         .collect();
     files.sort();
@@ -104,31 +109,43 @@ fn power_loss_on_copies_recovers_a_prefix() {
         drop(store);
         assert!(copies.len() > 10);
         for (n, (copy, ops)) in copies.iter().enumerate() {
-            // Damage the copy as a power loss may.
+            // Damage the copy as a power loss may: the journal's segment
+            // files are pre-allocated, so what a power loss takes from the
+            // log reads back as zeroes, after the point the newest snapshot
+            // synced (a snapshot is published only once the log it builds on
+            // is durable).
             let logs = log_files(copy);
             let last = logs.last().unwrap();
+            let base = segment_base(last);
+            let synced = kekbit_kv::Manifest::read(copy)
+                .unwrap()
+                .and_then(|m| m.snapshots.first().map(|s| s.log_position))
+                .unwrap_or(0);
             let len = fs::metadata(last).unwrap().len();
-            let cut = rng.below(len + 1);
-            match n % 3 {
-                0 => {
-                    let f = fs::OpenOptions::new().write(true).open(last).unwrap();
-                    f.set_len(cut).unwrap();
+            let from = SEGMENT_HEADER + synced.saturating_sub(base);
+            let mut cut = from + rng.below(len.saturating_sub(from) + 1);
+            if n % 3 == 1 {
+                // Whole pages, as writeback loses them.
+                cut = cut.next_multiple_of(4096).max(from);
+            }
+            if n % 3 != 2 && cut < len {
+                let mut bytes = fs::read(last).unwrap();
+                for b in &mut bytes[cut as usize..] {
+                    *b = 0;
                 }
-                1 => {
-                    let mut bytes = fs::read(last).unwrap();
-                    for b in &mut bytes[cut as usize..] {
-                        *b = 0;
-                    }
-                    fs::write(last, bytes).unwrap();
-                }
-                _ => {
-                    // A snapshot interrupted before it was published: a
-                    // half-written temporary and a renamed but unlisted file.
-                    let info = kekbit_kv::admin::info(copy).unwrap();
-                    let next = info.snapshot_files.iter().map(|f| f.0).max().unwrap_or(0) + 1;
-                    fs::write(copy.join(format!(".{}.tmp", snapshot::snapshot_name(next))), b"KKVSNAP").unwrap();
-                    fs::write(copy.join(snapshot::snapshot_name(next + 1)), vec![0u8; 100]).unwrap();
-                }
+                fs::write(last, bytes).unwrap();
+            }
+            if n % 3 == 2 {
+                // A snapshot interrupted before it was published: a
+                // half-written temporary and a renamed but unlisted file.
+                let info = kekbit_kv::admin::info(copy).unwrap();
+                let next = info.snapshot_files.iter().map(|f| f.0).max().unwrap_or(0) + 1;
+                fs::write(
+                    copy.join(format!(".{}.tmp", snapshot::snapshot_name(next))),
+                    b"KKVSNAP",
+                )
+                .unwrap();
+                fs::write(copy.join(snapshot::snapshot_name(next + 1)), vec![0u8; 100]).unwrap();
             }
             let store: Store = PersistentKeyValueStore::new(copy, cfg.clone())
                 .unwrap_or_else(|e| panic!("{mode:?} copy {n}: {e}"));

@@ -25,7 +25,11 @@ fn rows(doc: &str) -> Vec<(usize, String, String)> {
 #[test]
 fn snapshot_and_manifest_tables_match_the_files() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = Config { silent: true, snapshot_interval: 0, ..Config::default() };
+    let config = Config {
+        silent: true,
+        snapshot_interval: 0,
+        ..Config::default()
+    };
     let store: PersistentKeyValueStore<String, String> =
         PersistentKeyValueStore::new(tmp.path(), config).unwrap();
     store.set("k", "value").unwrap();
@@ -36,7 +40,10 @@ fn snapshot_and_manifest_tables_match_the_files() {
     let doc = section();
     let rows = rows(&doc);
     let field = |name: &str| -> (usize, usize) {
-        let (o, s, _) = rows.iter().find(|r| r.2 == name).unwrap_or_else(|| panic!("no row {name}"));
+        let (o, s, _) = rows
+            .iter()
+            .find(|r| r.2 == name)
+            .unwrap_or_else(|| panic!("no row {name}"));
         (*o, s.parse().unwrap_or(0))
     };
     let u32_at = |b: &[u8], (o, s): (usize, usize)| {
@@ -69,11 +76,26 @@ fn snapshot_and_manifest_tables_match_the_files() {
     assert!(u64_at(&man, field("man_generation")) >= 1);
     assert_eq!(field("man_entry"), (24, 40));
     assert_eq!(man.len(), 24 + 40 + 4);
-    assert_eq!(u64::from_le_bytes(man[24..32].try_into().unwrap()), info.seq);
-    assert_eq!(u64::from_le_bytes(man[32..40].try_into().unwrap()), info.log_position);
+    assert_eq!(
+        u64::from_le_bytes(man[24..32].try_into().unwrap()),
+        info.seq
+    );
+    assert_eq!(
+        u64::from_le_bytes(man[32..40].try_into().unwrap()),
+        info.log_position
+    );
     for name in [
-        "snap_magic", "snap_version", "snap_flags", "snap_seq", "snap_log_position", "entries",
-        "man_magic", "man_version", "man_count", "man_generation", "man_entry",
+        "snap_magic",
+        "snap_version",
+        "snap_flags",
+        "snap_seq",
+        "snap_log_position",
+        "entries",
+        "man_magic",
+        "man_version",
+        "man_count",
+        "man_generation",
+        "man_entry",
     ] {
         field(name);
     }
@@ -93,12 +115,17 @@ fn the_record_table_names_the_kinds_the_log_holds() {
     }
     // Each kind round-trips through a real store and its log.
     let tmp = tempfile::tempdir().unwrap();
-    let config = Config { silent: true, ..Config::default() };
+    let config = Config {
+        silent: true,
+        ..Config::default()
+    };
     let store: PersistentKeyValueStore<String, String> =
         PersistentKeyValueStore::new(tmp.path(), config.clone()).unwrap();
     store.set("a", "").unwrap();
     store.unset("x").unwrap();
-    store.write_batch(WriteBatch::new().set("b", "2").unset("a")).unwrap();
+    store
+        .write_batch(WriteBatch::new().set("b", "2").unset("a"))
+        .unwrap();
     store.clear().unwrap();
     store.set("c", "3").unwrap();
     drop(store);

@@ -1,9 +1,12 @@
 //! persistent-kv 1.0.2's README and doc examples, with only the crate name
 //! changed (and their `/tmp/...` and `tmp/...` paths moved into a fresh
-//! temporary folder so runs do not meet each other).
+//! temporary folder so runs do not meet each other). The protobuf ones need
+//! the `prost` feature, as `set_proto` does: `.ci/doctests.sh` runs them
+//! (`cargo test -p kekbit-kv --all-features`).
 #![cfg_attr(miri, ignore)]
 
 use kekbit_kv::{Config, PersistentKeyValueStore, Result};
+#[cfg(feature = "prost")]
 use prost::Message;
 
 fn fresh(name: &str) -> (tempfile::TempDir, String) {
@@ -32,6 +35,7 @@ fn readme_basic_usage() -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "prost")]
 #[derive(Clone, PartialEq, Message)]
 pub struct Foo {
     #[prost(uint32, tag = "1")]
@@ -40,6 +44,7 @@ pub struct Foo {
 
 /// README, "Protobufs as value", as a `main` returning `Result<()>` with
 /// `?` on `get_proto`.
+#[cfg(feature = "prost")]
 #[test]
 fn readme_protobufs_as_value() {
     fn main() -> Result<()> {
@@ -104,6 +109,7 @@ fn doc_set_get() {
 }
 
 /// Doc examples of `set_proto` and `get_proto`.
+#[cfg(feature = "prost")]
 #[test]
 fn doc_set_get_proto() {
     fn main() -> kekbit_kv::Result<()> {

@@ -57,12 +57,21 @@ fn every_operation_survives_reopen_in_every_mode() {
         s.set("gone", b"x".to_vec()).unwrap();
         assert_eq!(s.remove("gone").unwrap(), Some(b"x".to_vec()));
         assert_eq!(s.remove("gone").unwrap(), None);
-        assert!(s.compare_and_swap("a", Some(&b"1"[..]), Some(&b"11"[..])).unwrap());
-        assert!(!s.compare_and_swap("a", Some(&b"1"[..]), Some(&b"12"[..])).unwrap());
+        assert!(
+            s.compare_and_swap("a", Some(&b"1"[..]), Some(&b"11"[..]))
+                .unwrap()
+        );
+        assert!(
+            !s.compare_and_swap("a", Some(&b"1"[..]), Some(&b"12"[..]))
+                .unwrap()
+        );
         assert!(s.compare_and_swap("c", None, Some(&b"3"[..])).unwrap());
         assert!(s.compare_and_swap("b", Some(&b"2"[..]), None).unwrap());
         let mut batch = WriteBatch::new();
-        batch.set("d", b"4".to_vec()).unset("c").set("d", b"44".to_vec());
+        batch
+            .set("d", b"4".to_vec())
+            .unset("c")
+            .set("d", b"44".to_vec());
         s.write_batch(&batch).unwrap();
         s.write_batch(&WriteBatch::new()).unwrap();
         let expected = |s: &Store| {
@@ -97,7 +106,10 @@ fn a_second_live_instance_is_refused_clearly() {
     let first = open(tmp.path(), quiet());
     let err = Store::new(tmp.path(), quiet()).unwrap_err();
     assert!(matches!(err, Error::Locked { pid: Some(p), .. } if p == std::process::id()));
-    assert!(err.to_string().contains("open in another instance"), "{err}");
+    assert!(
+        err.to_string().contains("open in another instance"),
+        "{err}"
+    );
     drop(first);
     let again = open(tmp.path(), quiet());
     drop(again);
@@ -165,8 +177,12 @@ fn snapshots_reclaim_the_log_and_old_snapshots() {
         assert_eq!(info.entries, 300);
         let stats = s.stats();
         assert_eq!(stats.last_snapshot, Some(info));
-        // The log keeps at most the segment being written.
-        assert!(stats.log_bytes <= 2 * 64 * 1024, "round {round}: {stats:?}");
+        // The log keeps the segment being written and at most two the
+        // journal makes ready ahead, each with its header, and the lock.
+        assert!(
+            stats.log_bytes <= 4 * (64 * 1024 + 4096),
+            "round {round}: {stats:?}"
+        );
         let on_disk = admin::info(tmp.path()).unwrap();
         assert_eq!(on_disk.snapshot_files.len(), 1, "round {round}");
     }
@@ -208,7 +224,11 @@ fn automatic_snapshots_follow_the_live_data() {
     // persistent-kv would hold ~2 full snapshots per 10,000 modifications;
     // here: one snapshot, plus the log since it (bounded by the policy).
     assert_eq!(info.snapshot_files.len(), 1);
-    assert!(snaps + info.log_bytes < 4 * live + 600 * 1024, "{snaps} + {} for {live}", info.log_bytes);
+    assert!(
+        snaps + info.log_bytes < 4 * live + 600 * 1024,
+        "{snaps} + {} for {live}",
+        info.log_bytes
+    );
     drop(s);
     assert_eq!(open(tmp.path(), config).len(), 1000);
 }
@@ -248,7 +268,10 @@ fn stats_debug_and_sync() {
     let tmp = tempfile::tempdir().unwrap();
     let s = open(tmp.path(), quiet());
     s.set("foo", vec![0u8; 2048]).unwrap();
-    assert_eq!(format!("{s:?}"), "PersistentKeyValueStore(1 elements, 2 KiB total size)");
+    assert_eq!(
+        format!("{s:?}"),
+        "PersistentKeyValueStore(1 elements, 2 KiB total size)"
+    );
     let st = s.stats();
     assert_eq!((st.keys, st.bytes), (1, 2051));
     assert!(st.end_position > 0);

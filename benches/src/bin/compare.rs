@@ -372,7 +372,6 @@ fn declare_kv(report: &mut Report, plan: &Plan, disk_fs: &str) {
     );
 }
 
-
 /// The row of each key-value system (kekbit-kv is the baseline row).
 fn kv_row(system: &str) -> &'static str {
     match system {
@@ -1144,7 +1143,12 @@ fn kv_targets(report: &Report, line: &mut impl FnMut(&str, String, Option<bool>)
             if let (Some(k), Some(data)) = (s.median("kekbit", col), data) {
                 line(
                     &format!("kv {col} ≤ 1.5× the data"),
-                    format!("{:.1} MB for {:.1} MB = {:.2}×", k / 1e6, data / 1e6, k / data),
+                    format!(
+                        "{:.1} MB for {:.1} MB = {:.2}×",
+                        k / 1e6,
+                        data / 1e6,
+                        k / data
+                    ),
                     Some(k <= 1.5 * data),
                 );
             }
@@ -1155,7 +1159,9 @@ fn kv_targets(report: &Report, line: &mut impl FnMut(&str, String, Option<bool>)
         let Some(s) = report.get(t) else { continue };
         for col in s.column_names() {
             let lower_better = t == T_KV_COST;
-            let Some(k) = s.median("kekbit", &col) else { continue };
+            let Some(k) = s.median("kekbit", &col) else {
+                continue;
+            };
             for peer in ["fjall", "redb"] {
                 if let Some(p) = s.median(peer, &col) {
                     let ahead = if lower_better { k <= p } else { k >= p };
