@@ -86,13 +86,25 @@ const REDB_TABLE: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::n
 struct Redb {
     db: redb::Database,
     durability: redb::Durability,
+    commits: std::sync::atomic::AtomicU64,
 }
+
+/// redb frees the pages of `Durability::None` commits only at a durable
+/// commit ("exclusively using this durability level will result in rapid
+/// growth of the database file", its docs say), so the default rows make
+/// every this-many-th commit `Immediate`.
+const REDB_DURABLE_EVERY: u64 = 1000;
 
 impl Kv for Redb {
     fn set(&self, key: &[u8], value: &[u8]) -> Res<()> {
         let (key, value) = (key.to_vec(), value.to_vec());
         let mut tx = self.db.begin_write()?;
-        tx.set_durability(self.durability);
+        let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        tx.set_durability(if n % REDB_DURABLE_EVERY == 0 {
+            redb::Durability::Immediate
+        } else {
+            self.durability
+        });
         {
             let mut table = tx.open_table(REDB_TABLE)?;
             table.insert(key.as_slice(), value.as_slice())?;
@@ -172,6 +184,7 @@ fn open(system: &str, dir: &Path, sync: bool) -> Res<Box<dyn Kv>> {
                 } else {
                     redb::Durability::None
                 },
+                commits: AtomicU64::new(0),
             })
         }
         other => return Err(fail(format!("unknown kv system {other}"))),
@@ -245,6 +258,19 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// With `KEKBIT_BENCH_MEMORY` set, prints where the resident set is.
+fn memory_note(phase: &str) {
+    if std::env::var_os("KEKBIT_BENCH_MEMORY").is_none() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let keep: Vec<&str> = status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("RssAnon") || l.starts_with("RssFile") || l.starts_with("VmHWM"))
+        .collect();
+    eprintln!("{phase}: {}", keep.join(" ").split_whitespace().collect::<Vec<_>>().join(" "));
+}
+
 fn result(name: &str, value: f64) {
     println!("result {name} {value}");
 }
@@ -267,7 +293,9 @@ pub fn child_default(system: &str, dir: &Path, n: u64) -> Res<()> {
         }
     };
     result("set1", timed_threads(1, n, set(1))?);
+    memory_note("after set1");
     result("set2", timed_threads(2, n, set(2))?);
+    memory_note("after set2");
     let get = |from: u64, to: u64| -> Res<()> {
         let mut k = [0u8; KEY_LEN];
         for i in from..to {
@@ -282,6 +310,7 @@ pub fn child_default(system: &str, dir: &Path, n: u64) -> Res<()> {
     result("get2", timed_threads(2, n, get)?);
     store.finish()?;
     drop(store);
+    memory_note("after close");
     result("disk", disk_bytes(dir) as f64);
     let start = Instant::now();
     let store = open(system, dir, false)?;
@@ -292,6 +321,7 @@ pub fn child_default(system: &str, dir: &Path, n: u64) -> Res<()> {
         return Err(fail(format!("{system}: the last key did not survive")));
     }
     result("reopen_ns", reopen.as_nanos() as f64);
+    memory_note("after reopen");
     drop(store);
     result("peak_rss", peak_rss() as f64);
     Ok(())

@@ -339,7 +339,8 @@ fn declare_kv(report: &mut Report, plan: &Plan, disk_fs: &str) {
             "{n} keys of {} B with {} B values ({:.1} MB of data), in a folder on disk \
              ({disk_fs}); every system in its own process, in its default sync mode (kekbit-kv \
              and persistent-kv: `BlockNoExplicitSync`; fjall: writes reach the OS, no fsync; \
-             redb: one write transaction per set with `Durability::None`). All run the same \
+             redb: one write transaction per set with `Durability::None`, every 1000th \
+             `Immediate`, as its docs ask, or its file grows without bound). All run the same \
              loop, keys and values built in it: set loads the keys with one thread, then two \
              threads overwrite them; get reads every key in a scattered order with one \
              thread, then with two, and checks each value. Cells: operations/s (ratio to \
