@@ -10,45 +10,135 @@
 //! - `table`, a read-write lock over the entries, taken by writers only for
 //!   the insert itself, so readers never wait for the journal or a sync.
 
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::hash::BuildHasher;
+use std::ptr::{self, NonNull};
+use std::slice;
 
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
-/// One key and its value in one allocation: key length (`u32`, little-endian
-/// like every integer here), key, value.
-pub(crate) struct Entry(Box<[u8]>);
+/// One key and its value in one heap block behind a thin (8-byte) pointer:
+/// the key's length and the value's length as LEB128 varints (one byte each
+/// below 128), then the key, then the value. A 16-byte key with a 100-byte
+/// value takes 118 bytes, one allocator chunk of 128; the table's slot is 8
+/// bytes. (A `Box<[u8]>` would need a 16-byte slot; two boxes, as
+/// persistent-kv has, two chunks and 48 bytes of `Vec` headers.)
+pub(crate) struct Entry(NonNull<u8>);
 
-const LEN: usize = size_of::<u32>();
+// SAFETY: an Entry owns its block alone, as a Box<[u8]> would, and the
+// block holds plain bytes: moving it to another thread is fine.
+unsafe impl Send for Entry {}
+// SAFETY: `&Entry` only reads the block; nothing mutates it after `new`.
+unsafe impl Sync for Entry {}
+
+/// The longest header: two varints of a u32 each.
+const MAX_HEADER: usize = 10;
+
+fn put_varint(out: &mut [u8; MAX_HEADER], at: &mut usize, mut n: u32) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out[*at] = byte;
+            *at += 1;
+            return;
+        }
+        out[*at] = byte | 0x80;
+        *at += 1;
+    }
+}
+
+fn layout(total: usize) -> Layout {
+    match Layout::from_size_align(total, 1) {
+        Ok(layout) => layout,
+        // A u32 key and a u32 value never come near isize::MAX.
+        Err(_) => handle_alloc_error(Layout::new::<[u8; MAX_HEADER]>()),
+    }
+}
 
 impl Entry {
+    /// `key` and `value` are at most `u32::MAX` bytes each (the journal's
+    /// records and the snapshot's fields are shorter still).
     pub(crate) fn new(key: &[u8], value: &[u8]) -> Entry {
-        let mut bytes = Vec::with_capacity(LEN + key.len() + value.len());
-        // Keys are limited to the journal's record size (< 4 GiB) before
-        // they get here.
-        bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(key);
-        bytes.extend_from_slice(value);
-        Entry(bytes.into_boxed_slice())
+        debug_assert!(key.len() <= u32::MAX as usize && value.len() <= u32::MAX as usize);
+        let mut header = [0u8; MAX_HEADER];
+        let mut len = 0;
+        put_varint(&mut header, &mut len, key.len() as u32);
+        put_varint(&mut header, &mut len, value.len() as u32);
+        let total = len + key.len() + value.len();
+        let layout = layout(total);
+        // SAFETY: `layout` has a non-zero size (the header is at least 2 bytes).
+        let raw = unsafe { alloc(layout) };
+        let Some(ptr) = NonNull::new(raw) else {
+            handle_alloc_error(layout)
+        };
+        // SAFETY: the block is `total` bytes, freshly allocated, so it
+        // overlaps none of the sources, and the three copies fill it exactly.
+        unsafe {
+            ptr::copy_nonoverlapping(header.as_ptr(), ptr.as_ptr(), len);
+            ptr::copy_nonoverlapping(key.as_ptr(), ptr.as_ptr().add(len), key.len());
+            ptr::copy_nonoverlapping(
+                value.as_ptr(),
+                ptr.as_ptr().add(len + key.len()),
+                value.len(),
+            );
+        }
+        Entry(ptr)
     }
 
-    fn key_len(&self) -> usize {
-        let mut len = [0; LEN];
-        len.copy_from_slice(&self.0[..LEN]);
-        u32::from_le_bytes(len) as usize
+    /// (header length, key length, value length).
+    fn lens(&self) -> (usize, usize, usize) {
+        let mut at = 0;
+        let mut read = || {
+            let mut n = 0u32;
+            let mut shift = 0;
+            loop {
+                // SAFETY: `new` wrote a complete header of two varints at the
+                // start of the block; `at` stays inside it.
+                let byte = unsafe { *self.0.as_ptr().add(at) };
+                at += 1;
+                n |= u32::from(byte & 0x7f) << shift;
+                if byte & 0x80 == 0 {
+                    return n as usize;
+                }
+                shift += 7;
+            }
+        };
+        let k = read();
+        let v = read();
+        (at, k, v)
+    }
+
+    fn key_value(&self) -> (&[u8], &[u8]) {
+        let (h, k, v) = self.lens();
+        // SAFETY: the block holds `h + k + v` initialised bytes, owned by
+        // `self` and never written after `new`, for as long as `self` lives.
+        let bytes = unsafe { slice::from_raw_parts(self.0.as_ptr().add(h), k + v) };
+        bytes.split_at(k)
     }
 
     pub(crate) fn key(&self) -> &[u8] {
-        &self.0[LEN..LEN + self.key_len()]
+        self.key_value().0
     }
 
     pub(crate) fn value(&self) -> &[u8] {
-        &self.0[LEN + self.key_len()..]
+        self.key_value().1
     }
 
     /// Key and value bytes (what `Debug` and `stats` count as size).
     pub(crate) fn payload_len(&self) -> usize {
-        self.0.len() - LEN
+        let (_, k, v) = self.lens();
+        k + v
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        let (h, k, v) = self.lens();
+        // SAFETY: the block was allocated in `new` with exactly this layout
+        // (its size is the header plus the lengths the header holds).
+        unsafe { dealloc(self.0.as_ptr(), layout(h + k + v)) }
     }
 }
 
@@ -232,6 +322,7 @@ mod tests {
         let mut t = shard.table.write();
         assert!(t.insert(&map, h, k, b"12345").is_none());
         assert_eq!((t.len(), t.bytes()), (1, 6));
+        assert_eq!(size_of::<Entry>(), 8);
         let old = t.insert(&map, h, k, b"").unwrap();
         assert_eq!(old.value(), b"12345");
         assert_eq!((t.len(), t.bytes()), (1, 1));
