@@ -300,11 +300,17 @@ mod tests {
 
     #[test]
     fn entries_hold_key_and_value_in_one_block() {
+        // Lengths around each varint width (1, 2 and 3 bytes).
+        let long = vec![9u8; 300];
+        let longer = vec![3u8; 20_000];
         for (k, v) in [
             (&b""[..], &b""[..]),
             (b"k", b""),
             (b"", b"v"),
             (b"key", b"value"),
+            (&long[..127], &long[..128]),
+            (&long[..], &longer[..]),
+            (&longer[..], &long[..16]),
         ] {
             let e = Entry::new(k, v);
             assert_eq!(e.key(), k);
