@@ -98,9 +98,12 @@ pub struct Config {
     /// Default 0: an older snapshot is deleted once a newer one is durable.
     /// `kekbit kv prune DIR --keep N` trims them later.
     pub snapshot_backups: usize,
-    /// The capacity of each journal segment. Default 8 MiB: segments are
-    /// reclaimed whole once a snapshot covers them, so small segments keep
-    /// both the disk and the mapped memory close to the live data.
+    /// The capacity of each journal segment. Default 2 MiB: segments are
+    /// reclaimed whole once a snapshot covers them, and the journal keeps
+    /// the one being written and up to two made ready ahead mapped, so small
+    /// segments keep both the disk and the mapped memory close to the live
+    /// data. One change (a key and its value, or a whole batch) must fit in
+    /// one segment: raise this for larger values.
     pub log_segment_bytes: u32,
     /// The least size of the log since the last snapshot before an automatic
     /// snapshot is taken. Default 1 MiB.
@@ -122,7 +125,7 @@ impl Default for Config {
             target_snapshot_shard_size_bytes: 1024 * 1024 * 1024,
             use_positioned_writes: true,
             snapshot_backups: 0,
-            log_segment_bytes: 8 * 1024 * 1024,
+            log_segment_bytes: 2 * 1024 * 1024,
             min_compaction_bytes: 1024 * 1024,
             buffered_sync_interval: Duration::from_secs(1),
         }

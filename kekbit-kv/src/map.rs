@@ -126,6 +126,15 @@ impl Entry {
         self.key_value().1
     }
 
+    /// The value's bytes, to overwrite in place with one of the same
+    /// length.
+    fn value_mut(&mut self) -> &mut [u8] {
+        let (h, k, v) = self.lens();
+        // SAFETY: as in `key_value`, and `&mut self` makes this the only
+        // borrow of the block.
+        unsafe { slice::from_raw_parts_mut(self.0.as_ptr().add(h + k), v) }
+    }
+
     /// Key and value bytes (what `Debug` and `stats` count as size).
     pub(crate) fn payload_len(&self) -> usize {
         let (_, k, v) = self.lens();
@@ -178,6 +187,19 @@ impl Table {
                 None
             }
         }
+    }
+
+    /// Sets `key` to `value`, dropping the old value. A value of the same
+    /// length as the old one is copied over it: no allocation (overwrites
+    /// and log replay are mostly that).
+    pub(crate) fn set(&mut self, map: &Map, hash: u64, key: &[u8], value: &[u8]) {
+        if let Some(old) = self.entries.find_mut(hash, |e| e.key() == key) {
+            if old.value().len() == value.len() {
+                old.value_mut().copy_from_slice(value);
+                return;
+            }
+        }
+        self.insert(map, hash, key, value);
     }
 
     pub(crate) fn remove(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
@@ -270,9 +292,7 @@ impl Map {
     /// Applies a change while its shard's table lock is held by the caller.
     pub(crate) fn apply(&self, table: &mut Table, hash: u64, key: &[u8], value: Option<&[u8]>) {
         match value {
-            Some(v) => {
-                table.insert(self, hash, key, v);
-            }
+            Some(v) => table.set(self, hash, key, v),
             None => {
                 table.remove(hash, key);
             }
@@ -285,6 +305,16 @@ impl Map {
         let hash = self.hash(key);
         let mut table = self.shards[self.shard_index(hash)].table.write();
         self.apply(&mut table, hash, key, value);
+    }
+
+    /// Makes room for `entries` spread evenly over the shards (restoring a
+    /// snapshot of known size), so the tables do not grow step by step.
+    pub(crate) fn reserve(&self, entries: usize) {
+        let per_shard = entries / self.shards.len() + 1;
+        for s in self.shards.iter() {
+            let mut t = s.table.write();
+            t.entries.reserve(per_shard, |e| self.hash(e.key()));
+        }
     }
 
     pub(crate) fn clear_all(&self) {
@@ -333,6 +363,10 @@ mod tests {
         assert_eq!(old.value(), b"12345");
         assert_eq!((t.len(), t.bytes()), (1, 1));
         assert_eq!(t.get(h, k).unwrap().value(), b"");
+        t.set(&map, h, k, b"ab");
+        t.set(&map, h, k, b"cd");
+        assert_eq!(t.get(h, k).unwrap().value(), b"cd");
+        assert_eq!((t.len(), t.bytes()), (1, 3));
         assert!(t.remove(h, k).is_some());
         assert!(t.remove(h, k).is_none());
         assert_eq!((t.len(), t.bytes()), (0, 0));

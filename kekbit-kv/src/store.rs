@@ -892,6 +892,7 @@ impl Inner {
                 ));
                 continue;
             }
+            map.reserve(usize::try_from(info.entries).unwrap_or(0).min(1 << 32));
             match snapshot::read(&dir, info, |k, v| map.apply_locked(k, Some(v))) {
                 Ok(()) => {
                     chosen = Some(*info);
@@ -1046,7 +1047,8 @@ impl Inner {
             .collect()
     }
 
-    /// Sets (`Some`) or removes (`None`) one key; returns the old entry.
+    /// Sets (`Some`) or removes (`None`) one key; a removal returns the old
+    /// entry.
     fn put(&self, key: &[u8], value: Option<&[u8]>) -> Result<Option<Entry>> {
         self.check_open()?;
         let (hash, shard) = self.locate(key);
@@ -1061,7 +1063,10 @@ impl Inner {
         let old = {
             let mut t = shard.table.write();
             match value {
-                Some(v) => t.insert(&self.map, hash, key, v),
+                Some(v) => {
+                    t.set(&self.map, hash, key, v);
+                    None
+                }
                 None => t.remove(hash, key),
             }
         };
