@@ -103,7 +103,7 @@ impl Kv for Redb {
         let (key, value) = (key.to_vec(), value.to_vec());
         let mut tx = self.db.begin_write()?;
         let n = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        tx.set_durability(if n % REDB_DURABLE_EVERY == 0 {
+        tx.set_durability(if n.is_multiple_of(REDB_DURABLE_EVERY) {
             redb::Durability::Immediate
         } else {
             self.durability
@@ -302,7 +302,7 @@ pub fn child_default(system: &str, dir: &Path, n: u64) -> Res<()> {
     timed_threads(1, n, |from, to| {
         let (mut k, mut v) = ([0u8; KEY_LEN], [0u8; VALUE_LEN]);
         for i in from..to {
-            if i % 1024 == 0 && Instant::now() > deadline {
+            if i.is_multiple_of(1024) && Instant::now() > deadline {
                 break;
             }
             key(i, &mut k);
@@ -321,7 +321,7 @@ pub fn child_default(system: &str, dir: &Path, n: u64) -> Res<()> {
     timed_threads(2, n, |from, to| {
         let (mut k, mut v) = ([0u8; KEY_LEN], [0u8; VALUE_LEN]);
         for i in from..to {
-            if i % 1024 == 0 && Instant::now() > deadline2 {
+            if i.is_multiple_of(1024) && Instant::now() > deadline2 {
                 break;
             }
             key(i, &mut k);
