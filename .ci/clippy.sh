@@ -8,6 +8,7 @@ source .ci/lib.sh
 
 step "clippy: workspace"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p kekbit-kv --all-targets --all-features --locked -- -D warnings
 
 step "clippy: kekbit-nostd on thumb targets"
 if ensure_targets stable "${THUMB_TARGETS[@]}"; then

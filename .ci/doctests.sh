@@ -7,3 +7,6 @@ source .ci/lib.sh
 step "doctests"
 cargo test --workspace --doc --locked
 cargo test -p kekbit-nostd --features defmt --locked
+
+step "kekbit-kv with its prost feature (persistent-kv's protobuf examples)"
+cargo test -p kekbit-kv --all-features --locked

@@ -31,3 +31,6 @@ cargo +nightly miri test -p kekbit-nostd --release --lib --tests -- --skip a_rea
 step "miri: kekbit-nostd on a big-endian target (s390x)"
 cargo +nightly miri test -p kekbit-nostd --target s390x-unknown-linux-gnu --lib --tests \
     -- --skip a_reader_only_loads_relaxed
+
+step "miri: kekbit-kv's map entries (its one unsafe: thin heap blocks)"
+cargo +nightly miri test -p kekbit-kv --lib map::

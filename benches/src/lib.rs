@@ -2,13 +2,14 @@
 //!
 //! The `compare` binary drives everything; this library holds the pieces it
 //! alternates between: one module per system under test ([`kek`],
-//! [`kek035`], [`peers`], [`ice`]), the machine's limits ([`limits`]), the
+//! [`kek035`], [`peers`], [`ice`], and the key-value stores in [`kv`]), the machine's limits ([`limits`]), the
 //! workload drivers that are generic over a [`pipe::Sender`] and a
 //! [`pipe::Receiver`] ([`workload`]), and the Markdown report ([`report`]).
 
 pub mod ice;
 pub mod kek;
 pub mod kek035;
+pub mod kv;
 pub mod limits;
 pub mod peers;
 pub mod pipe;

@@ -11,6 +11,8 @@ pub enum Unit {
     RecordsOnly,
     /// Nanoseconds.
     Nanos,
+    /// Bytes (disk or memory): shown as MB.
+    Bytes,
 }
 
 /// The row all ratios are taken against.
@@ -52,6 +54,11 @@ impl Section {
         }
         self.rows.push(name.to_owned());
         self.rows.len() - 1
+    }
+
+    /// The names of the columns, in order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
     }
 
     /// The median of the values at (`row`, `column`), if any.
@@ -108,6 +115,7 @@ fn format_value(v: f64, unit: Unit) -> String {
             format!("{} · {:.2} GB/s", rate(v), v * bytes as f64 / 1e9)
         }
         Unit::RecordsOnly => rate(v),
+        Unit::Bytes => format!("{:.1} MB", v / 1e6),
         Unit::Nanos => {
             if v >= 1e6 {
                 format!("{:.2} ms", v / 1e6)

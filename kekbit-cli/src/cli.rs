@@ -34,6 +34,9 @@ pub enum Command {
     Info(InfoArgs),
     /// Check every record and checksum of a channel.
     Verify(VerifyArgs),
+    /// Look after a kekbit-kv store's folder: info, get, dump, prune, clean.
+    #[command(subcommand)]
+    Kv(KvCommand),
     /// Stream records from a writer process to reader processes over a fresh
     /// channel and report throughput and one-way latency.
     Demo(DemoArgs),
@@ -427,4 +430,50 @@ mod tests {
             assert_eq!(err.exit_code(), 2, "{args:?}");
         }
     }
+}
+
+/// `kekbit kv`.
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Keep the newest complete snapshot and N older ones; delete the rest.
+    /// Refused while a store has the folder open.
+    Prune {
+        /// The store's folder.
+        dir: PathBuf,
+        /// How many snapshots to keep besides the newest.
+        #[arg(long, value_name = "N")]
+        keep: usize,
+    },
+    /// Delete what failed or interrupted snapshots left (temporaries, and
+    /// snapshot files the manifest does not list). Refused while a store
+    /// has the folder open.
+    Clean {
+        /// The store's folder.
+        dir: PathBuf,
+    },
+    /// Show the manifest, the snapshot files, the log and whether a store
+    /// has the folder open.
+    Info {
+        /// The store's folder.
+        dir: PathBuf,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one key's value (raw bytes) as the store's files hold it.
+    Get {
+        /// The store's folder.
+        dir: PathBuf,
+        /// The key: its UTF-8 bytes, or with --hex, hex digits.
+        key: String,
+        /// KEY is hex (`00ff10`).
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Print every entry, one per line: key, a tab, value (text where the
+    /// bytes are UTF-8 without control characters, else `0x` and hex).
+    Dump {
+        /// The store's folder.
+        dir: PathBuf,
+    },
 }

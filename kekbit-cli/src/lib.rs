@@ -25,6 +25,7 @@ pub fn run(cli: cli::Cli) -> CliResult {
         Command::Cat(args) => commands::cat::run(&args),
         Command::Info(args) => commands::info::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Kv(command) => commands::kv::run(&command),
         Command::Demo(args) => commands::demo::run(&args),
         Command::DemoWriter(args) => commands::demo::run_writer(&args),
         Command::DemoReader(args) => commands::demo::run_reader(&args),

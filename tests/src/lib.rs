@@ -12,7 +12,7 @@ use std::path::PathBuf;
 pub mod journal;
 
 /// The root README's examples, run as doctests here (the one crate that
-/// depends on both kekbit crates).
+/// depends on every kekbit library crate).
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

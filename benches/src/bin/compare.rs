@@ -22,7 +22,7 @@ use kekbit_benches::limits::{self, Line, Memory};
 use kekbit_benches::pipe::{Pinned, Sender, pin};
 use kekbit_benches::report::{Report, Unit, context};
 use kekbit_benches::workload::{self, Pinger};
-use kekbit_benches::{Res, fail, ice, peers};
+use kekbit_benches::{Res, fail, ice, kv, peers};
 use kekbit_std::Durability;
 
 /// Record sizes of the throughput workloads.
@@ -39,6 +39,9 @@ const T_LAT_THREADS: &str = "Latency between threads (one-way, 64 B)";
 const T_LAT_PROCS: &str = "Latency between processes (one-way, 64 B)";
 const T_FANOUT: &str = "Fan-out: 1 writer, 3 reader threads (64 B)";
 const T_DURABLE: &str = "Durable writes to disk (64 B)";
+const T_KV: &str = "Key-value store: operations (16 B keys, 100 B values)";
+const T_KV_SYNC: &str = "Key-value store: durable sets (`BlockAndSync`)";
+const T_KV_COST: &str = "Key-value store: reopen, disk and memory";
 
 /// How big and how long.
 #[derive(Debug, Clone)]
@@ -53,6 +56,10 @@ struct Plan {
     group: u64,
     /// Samples per latency histogram (after the warm-up).
     samples: u64,
+    /// Keys of the key-value workload.
+    kv_keys: u64,
+    /// How long each durable key-value measurement runs.
+    kv_sync_time: Duration,
 }
 
 impl Plan {
@@ -67,6 +74,8 @@ impl Plan {
                 durable_time: Duration::from_millis(50),
                 group: 64,
                 samples: 20_000,
+                kv_keys: 20_000,
+                kv_sync_time: Duration::from_millis(100),
             }
         } else {
             Self {
@@ -78,6 +87,8 @@ impl Plan {
                 durable_time: Duration::from_millis(500),
                 group: 64,
                 samples: 100_000,
+                kv_keys: 1_000_000,
+                kv_sync_time: Duration::from_secs(1),
             }
         }
     }
@@ -123,7 +134,11 @@ impl Names {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("__child") {
+    let result = if args.first().map(String::as_str) == Some("__child")
+        && args.get(1).map(String::as_str) == Some("kv")
+    {
+        kv_child(&args[2..])
+    } else if args.first().map(String::as_str) == Some("__child") {
         child(&args[1..])
     } else {
         run(&args)
@@ -146,7 +161,7 @@ impl std::fmt::Display for Usage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
             "usage: compare [--quick] [--verbose] [--reps N] \
-             [--only threads,processes,latency,fanout,durable] [--disk-dir DIR] [--write-markdown FILE]",
+             [--only threads,processes,latency,fanout,durable,kv] [--disk-dir DIR] [--write-markdown FILE]",
         )
     }
 }
@@ -193,6 +208,7 @@ fn run(args: &[String]) -> Res<()> {
     let mut report = Report::default();
     report.verbose = verbose;
     declare(&mut report, &plan, &disk_fs);
+    declare_kv(&mut report, &plan, &disk_fs);
     let mut names = Names(0);
     for rep in 0..plan.reps {
         eprintln!("repetition {} of {}", rep + 1, plan.reps);
@@ -223,6 +239,9 @@ fn run(args: &[String]) -> Res<()> {
                 "durable",
                 durable_rep(&mut report, &plan, &dirs, &mut names),
             )?;
+        }
+        if on("kv") {
+            context("kv", kv_rep(&mut report, &plan, &dirs, &mut names))?;
         }
     }
     let elapsed = started.elapsed();
@@ -306,6 +325,152 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
             plan.group
         ),
     );
+}
+
+// ---------------------------------------------------------------------------
+// Key-value stores
+
+fn declare_kv(report: &mut Report, plan: &Plan, disk_fs: &str) {
+    let n = plan.kv_keys;
+    let data = n * (kv::KEY_LEN + kv::VALUE_LEN) as u64;
+    report.section(
+        T_KV,
+        &format!(
+            "{n} keys of {} B with {} B values ({:.1} MB of data), in a folder on disk \
+             ({disk_fs}); every system in its own process, in its default sync mode (kekbit-kv \
+             and persistent-kv: `BlockNoExplicitSync`; fjall: writes reach the OS, no fsync; \
+             redb: one write transaction per set with `Durability::None`, every 1000th \
+             `Immediate`, as its docs ask, or its file grows without bound). All run the same \
+             loop, keys and values built in it: set loads the keys with one thread, then two \
+             threads overwrite them (each set phase is cut at 60 s; a system too slow for \
+             that is measured on the keys it loaded); get reads every key in a scattered \
+             order with one thread, then with two, and checks each value. Cells: operations/s (ratio to \
+             kekbit-kv).",
+            kv::KEY_LEN,
+            kv::VALUE_LEN,
+            data as f64 / 1e6
+        ),
+    );
+    report.section(
+        T_KV_SYNC,
+        &format!(
+            "Threads setting fresh keys for {} ms, each set durable before it returns: \
+             kekbit-kv and persistent-kv in `SyncMode::BlockAndSync`, fjall with \
+             `persist(PersistMode::SyncData)` after each insert, redb with one write \
+             transaction per set at `Durability::Immediate`. Cells: sets/s.",
+            plan.kv_sync_time.as_millis()
+        ),
+    );
+    report.section(
+        T_KV_COST,
+        &format!(
+            "After the default-mode run above: the time a new process takes to open the \
+             store again (its files in the page cache), the bytes its folder takes on disk \
+             after it is closed (allocated blocks), and the run's peak resident set (VmHWM \
+             of its process: heap plus every mapped page touched, the journal's included). \
+             The data is {:.1} MB. Lower is better.",
+            data as f64 / 1e6
+        ),
+    );
+}
+
+/// The row of each key-value system (kekbit-kv is the baseline row).
+fn kv_row(system: &str) -> &'static str {
+    match system {
+        "kekbit-kv" => "kekbit",
+        "persistent-kv" => "persistent-kv 1.0.2",
+        "fjall" => "fjall",
+        _ => "redb",
+    }
+}
+
+fn kv_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names) -> Res<()> {
+    let exe = std::env::current_exe()?;
+    for system in kv::SYSTEMS {
+        let row = kv_row(system);
+        let dir = dirs.disk.join(format!("kv-{system}-{}", names.next()));
+        let results = context(
+            system,
+            kv::run_child(
+                &exe,
+                &[
+                    system.into(),
+                    "default".into(),
+                    path_str(&dir)?.into(),
+                    plan.kv_keys.to_string(),
+                ],
+            ),
+        );
+        let reopened = match &results {
+            Ok(_) => context(
+                &format!("{system} reopen"),
+                kv::run_child(
+                    &exe,
+                    &[
+                        system.into(),
+                        "reopen".into(),
+                        path_str(&dir)?.into(),
+                        plan.kv_keys.to_string(),
+                    ],
+                ),
+            ),
+            Err(_) => Ok(Vec::new()),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        for (name, v) in results?.into_iter().chain(reopened?) {
+            let (title, col, unit) = match name.as_str() {
+                "set1" => (T_KV, "set, 1 thread", Unit::RecordsOnly),
+                "set2" => (T_KV, "set, 2 threads", Unit::RecordsOnly),
+                "get1" => (T_KV, "get, 1 thread", Unit::RecordsOnly),
+                "get2" => (T_KV, "get, 2 threads", Unit::RecordsOnly),
+                "reopen_ns" => (T_KV_COST, "reopen (warm cache)", Unit::Nanos),
+                "disk" => (T_KV_COST, "disk after the run", Unit::Bytes),
+                "peak_rss" => (T_KV_COST, "peak RSS", Unit::Bytes),
+                _ => continue,
+            };
+            report.add(title, row, col, unit, v);
+        }
+        for threads in [1u64, 4, 16] {
+            let dir = dirs.disk.join(format!("kv-{system}-{}", names.next()));
+            let results = context(
+                &format!("{system} sync x{threads}"),
+                kv::run_child(
+                    &exe,
+                    &[
+                        system.into(),
+                        "sync".into(),
+                        path_str(&dir)?.into(),
+                        threads.to_string(),
+                        plan.kv_sync_time.as_millis().to_string(),
+                    ],
+                ),
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+            for (name, v) in results? {
+                if name == "sync_set" {
+                    let col = format!("{threads} thread{}", if threads == 1 { "" } else { "s" });
+                    report.add(T_KV_SYNC, row, &col, Unit::RecordsOnly, v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `compare __child kv SYSTEM default DIR KEYS`,
+/// `compare __child kv SYSTEM reopen DIR KEYS` or
+/// `compare __child kv SYSTEM sync DIR THREADS MILLIS`.
+fn kv_child(args: &[String]) -> Res<()> {
+    let bad = || fail(format!("kv child: bad arguments {args:?}"));
+    let num = |i: usize| -> Res<u64> { args.get(i).ok_or_else(bad)?.parse().map_err(|_| bad()) };
+    let system = args.first().ok_or_else(bad)?;
+    let dir = Path::new(args.get(2).ok_or_else(bad)?);
+    match args.get(1).map(String::as_str) {
+        Some("default") => kv::child_default(system, dir, num(3)?),
+        Some("reopen") => kv::child_reopen(system, dir, num(3)?),
+        Some("sync") => kv::child_sync(system, dir, num(3)?, Duration::from_millis(num(4)?)),
+        _ => Err(bad()),
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -964,6 +1129,79 @@ fn channel035(name: &str) -> Res<Channel035> {
 // ---------------------------------------------------------------------------
 // Targets and the document
 
+fn kv_targets(report: &Report, line: &mut impl FnMut(&str, String, Option<bool>)) {
+    let pkv = "persistent-kv 1.0.2";
+    let ratio = |t: &str, col: &str| -> Option<(f64, f64)> {
+        let s = report.get(t)?;
+        Some((s.median("kekbit", col)?, s.median(pkv, col)?))
+    };
+    for (t, col, want, higher) in [
+        (T_KV, "set, 1 thread", 10.0, true),
+        (T_KV, "set, 2 threads", 10.0, true),
+        (T_KV, "get, 1 thread", 3.0, true),
+        (T_KV, "get, 2 threads", 3.0, true),
+        (T_KV_SYNC, "16 threads", 5.0, true),
+        (T_KV_COST, "reopen (warm cache)", 3.0, false),
+    ] {
+        let name = if higher {
+            format!("kv {col} ≥ {want}× persistent-kv")
+        } else {
+            format!("kv {col} ≤ 1/{want} of persistent-kv")
+        };
+        match ratio(t, col) {
+            Some((k, p)) => {
+                let r = if higher { k / p } else { p / k };
+                line(&name, format!("{r:.2}×"), Some(r >= want));
+            }
+            None => line(&name, "not measured".into(), None),
+        }
+    }
+    if let Some(s) = report.get(T_KV_COST) {
+        let data = report_kv_data(report);
+        for col in ["disk after the run", "peak RSS"] {
+            if let (Some(k), Some(data)) = (s.median("kekbit", col), data) {
+                line(
+                    &format!("kv {col} ≤ 1.5× the data"),
+                    format!(
+                        "{:.1} MB for {:.1} MB = {:.2}×",
+                        k / 1e6,
+                        data / 1e6,
+                        k / data
+                    ),
+                    Some(k <= 1.5 * data),
+                );
+            }
+        }
+    }
+    // Ahead of fjall and redb on every cell.
+    for t in [T_KV, T_KV_SYNC, T_KV_COST] {
+        let Some(s) = report.get(t) else { continue };
+        for col in s.column_names() {
+            let lower_better = t == T_KV_COST;
+            let Some(k) = s.median("kekbit", &col) else {
+                continue;
+            };
+            for peer in ["fjall", "redb"] {
+                if let Some(p) = s.median(peer, &col) {
+                    let ahead = if lower_better { k <= p } else { k >= p };
+                    line(
+                        &format!("kv {col}: ahead of {peer}"),
+                        format!("{:.2}×", if lower_better { p / k } else { k / p }),
+                        Some(ahead),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The key-value workload's data size, from the note of its table.
+fn report_kv_data(report: &Report) -> Option<f64> {
+    let note = &report.get(T_KV)?.note;
+    let mb = note.split(" MB of data").next()?.rsplit('(').next()?;
+    mb.parse::<f64>().ok().map(|m| m * 1e6)
+}
+
 fn targets(report: &Report) -> String {
     let mut out = String::from("### Targets\n\n| target | measured | met |\n|---|---|:-:|\n");
     let mut line = |target: &str, measured: String, met: Option<bool>| {
@@ -1022,6 +1260,7 @@ fn targets(report: &Report) -> String {
             }
         }
     }
+    kv_targets(report, &mut line);
     if let Some(t) = report.get(T_LAT_THREADS) {
         let floor = "floor: cache-line ping-pong";
         if let (Some(k), Some(f)) = (t.median("kekbit", "p50"), t.median(floor, "p50")) {
