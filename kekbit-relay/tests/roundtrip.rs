@@ -1,0 +1,92 @@
+//! Push a journal to a real nats-server and pull it into a replica.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kekbit_relay::journal_standin::{JournalOptions, JournalReader, Start};
+use kekbit_relay::{Pull, PullOptions, Push, PushOptions, RelayError};
+use nats_fixture::NatsServer;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Deterministic mixed sizes: mostly small, some up to `max`.
+fn record(i: u64, max: usize) -> Vec<u8> {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x >> 29;
+    let len = match x % 16 {
+        0 => (x >> 8) as usize % (max + 1),
+        1 => 0,
+        _ => (x >> 8) as usize % 100,
+    };
+    (0..len).map(|k| (i as usize + k) as u8).collect()
+}
+
+fn all_records(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut reader = JournalReader::open_at(dir, Start::Beginning).unwrap();
+    let mut out = Vec::new();
+    loop {
+        match reader.try_read() {
+            Ok(Some(r)) => {
+                let (p, v) = (r.position, r.payload.to_vec());
+                out.push((p, reader.segment_base(), v));
+            }
+            Ok(None) => break,
+            Err(e) if e.to_string().contains("closed") => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn push_then_pull_keeps_every_position_and_segment() {
+    let server = NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let replica = tmp.path().join("replica");
+    let mut writer = JournalOptions::new().segment_bytes(64 << 10).max_record_len(4096).open_writer(&source).unwrap();
+    for i in 0..20_000u64 {
+        if i % 1000 == 500 {
+            let batch: Vec<Vec<u8>> = (0..5).map(|k| record(i * 10 + k, 4096)).collect();
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            writer.append_all(&refs).unwrap();
+        } else {
+            writer.append(&record(i, 4096)).unwrap();
+        }
+        if i == 7000 {
+            writer.roll().unwrap();
+        }
+    }
+    writer.close().unwrap();
+
+    let rt = runtime();
+    let push = rt
+        .block_on(Push::new(PushOptions::new(server.url(), "RT", &source).until_closed(true).max_message_bytes(16 << 10)).run())
+        .unwrap();
+    assert_eq!(push.records, 20_000 - 20 + 100);
+    let pull = rt
+        .block_on(Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run())
+        .unwrap();
+    assert_eq!(pull.records, push.records);
+    assert!(pull.closed);
+    let (a, b) = (all_records(&source), all_records(&replica));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "position, segment base and bytes");
+    }
+
+    // Running both again does nothing: the stream and the replica are complete.
+    let push2 = rt
+        .block_on(Push::new(PushOptions::new(server.url(), "RT", &source).until_closed(true)).run())
+        .unwrap();
+    assert_eq!(push2.records, 0);
+    let pull2 = rt
+        .block_on(Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run())
+        .unwrap();
+    assert_eq!(pull2.records, 0);
+    assert_eq!(all_records(&replica).len(), b.len());
+    let _ = Duration::ZERO;
+    let _: Option<RelayError> = None;
+}
