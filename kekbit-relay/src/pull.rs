@@ -482,8 +482,11 @@ impl State<'_> {
     fn write_frames(&mut self, replica: &mut Replica, message: &Message<'_>, sequence: u64) -> Result<(), RelayError> {
         let header = message.header();
         let mut end = replica.end_position();
-        if header.segment_base != replica.segment_base() {
-            // The source rolled here: so does the replica.
+        // A replica reopened after a clean stop starts a segment of its own
+        // at its end (the journal seals on close): its base is then past the
+        // source's, and positions still match. Otherwise the source rolled
+        // here, and so does the replica.
+        if header.segment_base > replica.segment_base() {
             if header.segment_base != end || header.first_position < end {
                 return Err(self.mismatch(sequence, header.segment_base, end));
             }

@@ -3,5 +3,7 @@
 pub mod cat;
 pub mod demo;
 pub mod info;
+#[cfg(feature = "relay")]
+pub mod relay;
 pub mod verify;
 pub mod write;
