@@ -20,7 +20,7 @@ pub enum Event {
     },
     /// The connection to the server was lost; the client reconnects.
     Disconnected,
-    /// The client is connected (again).
+    /// The client is connected again after a loss.
     Connected,
     /// A publish failed; after draining the acks in flight, the relay
     /// resumes after the stream's last message.
@@ -53,7 +53,7 @@ impl fmt::Display for Event {
                 write!(f, "{action} failed ({error}); retrying in {delay:?}")
             }
             Self::Disconnected => f.write_str("disconnected from the NATS server; reconnecting"),
-            Self::Connected => f.write_str("connected to the NATS server"),
+            Self::Connected => f.write_str("connected to the NATS server again"),
             Self::Resuming { error, position } => write!(
                 f,
                 "publish failed ({error}); resuming after the stream's last message, at position {position}"

@@ -239,14 +239,16 @@ impl Pull {
             if let Some(last_end) = start.stream_end {
                 self.counters.stream_end(last_end);
             }
-            if let (Some(replica), Some(next)) = (&state.replica, &start.next) {
-                if next.header.journal_id != replica.journal_id() {
+            if let (Some(replica), Some(last)) = (&state.replica, &start.last) {
+                if last.header.journal_id != replica.journal_id() {
                     return Err(RelayError::ForeignStream {
                         stream: o.stream.clone(),
                         expected: replica.journal_id(),
-                        found: next.header.journal_id,
+                        found: last.header.journal_id,
                     });
                 }
+            }
+            if let (Some(replica), Some(next)) = (&state.replica, &start.next) {
                 if next.header.first_position > replica.end_position() {
                     return Err(RelayError::StreamGap {
                         stream: o.stream.clone(),
@@ -341,6 +343,8 @@ struct Start {
     next: Option<js_stream::Stored>,
     /// The stream's end position, if it holds messages.
     stream_end: Option<u64>,
+    /// The stream's last message.
+    last: Option<js_stream::Stored>,
     /// The position of the stream's end marker, if its last message is one.
     closed_at: Option<u64>,
 }
@@ -352,11 +356,11 @@ async fn start_sequence(js: &jetstream::Context, stream: &str, end: Option<u64>)
     match end {
         None => {
             let (first, _) = js_stream::sequences(js, stream).await?;
-            Ok(Start { sequence: first.max(1), next: None, stream_end, closed_at })
+            Ok(Start { sequence: first.max(1), next: None, stream_end, closed_at, last })
         }
         Some(end) => {
             let (sequence, next) = js_stream::first_ending_after(js, stream, end).await?;
-            Ok(Start { sequence, next, stream_end, closed_at })
+            Ok(Start { sequence, next, stream_end, closed_at, last })
         }
     }
 }

@@ -58,16 +58,25 @@ pub(crate) async fn connect(
     events: &EventSink,
 ) -> Result<async_nats::Client, RelayError> {
     let sink = events.clone();
+    // The first connection is not news; a reconnection after a loss is.
+    let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     async_nats::ConnectOptions::new()
         .name("kekbit-relay")
         .connection_timeout(timeout)
         .max_reconnects(None)
         .event_callback(move |event| {
             let sink = sink.clone();
+            let lost = lost.clone();
             async move {
+                use std::sync::atomic::Ordering;
                 match event {
-                    async_nats::Event::Disconnected => sink(&Event::Disconnected),
-                    async_nats::Event::Connected => sink(&Event::Connected),
+                    async_nats::Event::Disconnected => {
+                        lost.store(true, Ordering::Relaxed);
+                        sink(&Event::Disconnected);
+                    }
+                    async_nats::Event::Connected if lost.swap(false, Ordering::Relaxed) => {
+                        sink(&Event::Connected);
+                    }
                     _ => {}
                 }
             }
