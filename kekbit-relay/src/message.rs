@@ -623,3 +623,45 @@ mod tests {
         assert!(Message::parse(&run.finish()).is_err());
     }
 }
+
+#[cfg(test)]
+mod format_doc {
+    use super::*;
+
+    /// `docs/FORMAT.md`'s relay table and these constants agree.
+    #[test]
+    fn the_documented_table_matches_the_constants() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FORMAT.md");
+        let doc = std::fs::read_to_string(path).expect("docs/FORMAT.md is readable");
+        let section = doc.split("## Relay messages").nth(1).expect("a relay section");
+        let rows: Vec<(usize, usize, String)> = section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let offset = cells.get(1)?.parse().ok()?;
+                let size = cells.get(2)?.parse().ok()?;
+                Some((offset, size, cells.get(3)?.to_string()))
+            })
+            .collect();
+        let expected = [
+            ("magic", MAGIC_OFFSET, 4),
+            ("version", VERSION_OFFSET, 2),
+            ("header_len", HEADER_LEN_OFFSET, 2),
+            ("journal_id", JOURNAL_ID_OFFSET, 8),
+            ("first_position", FIRST_POSITION_OFFSET, 8),
+            ("segment_base", SEGMENT_BASE_OFFSET, 8),
+            ("segment_bytes", SEGMENT_BYTES_OFFSET, 4),
+            ("max_record_len", MAX_RECORD_LEN_OFFSET, 4),
+            ("record_count", RECORD_COUNT_OFFSET, 4),
+            ("flags", FLAGS_OFFSET, 4),
+        ];
+        assert_eq!(rows.len(), expected.len(), "{rows:?}");
+        for ((offset, size, name), (e_name, e_offset, e_size)) in rows.iter().zip(expected) {
+            assert_eq!((name.as_str(), *offset, *size), (e_name, e_offset, e_size));
+        }
+        assert_eq!(FLAGS_OFFSET + 4, HEADER_LEN);
+        assert!(section.contains("`0x80000000 | len`") && section.contains("`0x40000000`"));
+        assert_eq!(GAP_WORD, 0x4000_0000);
+        assert_eq!(RECORD_TAG, 0x8000_0000);
+    }
+}
