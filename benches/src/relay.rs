@@ -28,12 +28,18 @@ use crate::{Res, fail};
 pub const RAW_IN_FLIGHT: usize = 256;
 
 fn runtime() -> Res<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 /// CLOCK_MONOTONIC in nanoseconds (shared by every thread).
 fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we pass.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -53,7 +59,9 @@ pub fn raw_publish(server: &NatsServer, stream: &str, n: u64, len: usize) -> Res
     let rt = runtime()?;
     rt.block_on(async {
         let client = async_nats::connect(server.url()).await?;
-        let js = async_nats::jetstream::ContextBuilder::new().max_ack_inflight(RAW_IN_FLIGHT + 8).build(client);
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .max_ack_inflight(RAW_IN_FLIGHT + 8)
+            .build(client);
         let subject = format!("raw.{stream}");
         js.create_stream(async_nats::jetstream::stream::Config {
             name: stream.to_string(),
@@ -81,10 +89,19 @@ pub fn raw_publish(server: &NatsServer, stream: &str, n: u64, len: usize) -> Res
 
 /// kekbit-relay: `n` records of `len` bytes from a fresh source journal to
 /// a complete replica; records/s.
-pub fn relay_throughput(server: &NatsServer, dir: &Path, stream: &str, n: u64, len: usize) -> Res<f64> {
+pub fn relay_throughput(
+    server: &NatsServer,
+    dir: &Path,
+    stream: &str,
+    n: u64,
+    len: usize,
+) -> Res<f64> {
     let source = dir.join(format!("{stream}-source"));
     let replica = dir.join(format!("{stream}-replica"));
-    let mut writer = JournalOptions::new().segment_bytes(64 << 20).max_record_len(64 << 10).open_writer(&source)?;
+    let mut writer = JournalOptions::new()
+        .segment_bytes(64 << 20)
+        .max_record_len(64 << 10)
+        .open_writer(&source)?;
     for i in 0..n {
         writer.append(&payload(i, len))?;
     }
@@ -93,13 +110,20 @@ pub fn relay_throughput(server: &NatsServer, dir: &Path, stream: &str, n: u64, l
     let url = server.url();
     let rate = rt.block_on(async {
         let started = Instant::now();
-        let push = tokio::spawn(Push::new(PushOptions::new(&url, stream, &source).until_closed(true)).run());
-        let pull = tokio::spawn(Pull::new(PullOptions::new(&url, stream, &replica).until_closed(true)).run());
+        let push = tokio::spawn(
+            Push::new(PushOptions::new(&url, stream, &source).until_closed(true)).run(),
+        );
+        let pull = tokio::spawn(
+            Pull::new(PullOptions::new(&url, stream, &replica).until_closed(true)).run(),
+        );
         let pulled = pull.await??;
         let elapsed = started.elapsed();
         push.await??;
         if pulled.records != n {
-            return Err(fail(format!("the replica got {} of {n} records", pulled.records)));
+            return Err(fail(format!(
+                "the replica got {} of {n} records",
+                pulled.records
+            )));
         }
         Ok::<_, crate::BenchError>(n as f64 / elapsed.as_secs_f64())
     })?;
@@ -110,7 +134,12 @@ pub fn relay_throughput(server: &NatsServer, dir: &Path, stream: &str, n: u64, l
 
 /// Raw anchor latency: JetStream publish to receipt by a pull consumer, at
 /// `rate` messages/s, `samples` of them.
-pub fn raw_latency(server: &NatsServer, stream: &str, rate: u64, samples: u64) -> Res<Histogram<u64>> {
+pub fn raw_latency(
+    server: &NatsServer,
+    stream: &str,
+    rate: u64,
+    samples: u64,
+) -> Res<Histogram<u64>> {
     let rt = runtime()?;
     rt.block_on(async {
         let client = async_nats::connect(server.url()).await?;
@@ -149,7 +178,10 @@ pub fn raw_latency(server: &NatsServer, stream: &str, rate: u64, samples: u64) -
         };
         let mut h = Histogram::<u64>::new(3)?;
         for _ in 0..samples {
-            let m = messages.next().await.ok_or_else(|| fail("consumer ended"))??;
+            let m = messages
+                .next()
+                .await
+                .ok_or_else(|| fail("consumer ended"))??;
             let sent = u64::from_le_bytes(m.payload[8..16].try_into()?);
             h.record(now_ns().saturating_sub(sent))?;
         }
@@ -161,10 +193,19 @@ pub fn raw_latency(server: &NatsServer, stream: &str, rate: u64, samples: u64) -
 /// kekbit-relay latency: source append to readable in the replica, at
 /// `rate` records/s, `samples` of them. The push polls with
 /// `IdleStrategy::Yield`; so does the replica's reader.
-pub fn relay_latency(server: &NatsServer, dir: &Path, stream: &str, rate: u64, samples: u64) -> Res<Histogram<u64>> {
+pub fn relay_latency(
+    server: &NatsServer,
+    dir: &Path,
+    stream: &str,
+    rate: u64,
+    samples: u64,
+) -> Res<Histogram<u64>> {
     let source = dir.join(format!("{stream}-source"));
     let replica = dir.join(format!("{stream}-replica"));
-    let mut writer = JournalOptions::new().segment_bytes(64 << 20).max_record_len(1024).open_writer(&source)?;
+    let mut writer = JournalOptions::new()
+        .segment_bytes(64 << 20)
+        .max_record_len(1024)
+        .open_writer(&source)?;
     // A first record creates the replica before the clock matters.
     writer.append(&payload(u64::MAX, 64))?;
     let rt = runtime()?;
@@ -178,7 +219,10 @@ pub fn relay_latency(server: &NatsServer, dir: &Path, stream: &str, rate: u64, s
             Push::new(PushOptions::new(&url, stream, &source).idle(IdleStrategy::Yield))
                 .run_until(async move { s1.notified().await }),
         );
-        let pull = rt.spawn(Pull::new(PullOptions::new(&url, stream, &replica)).run_until(async move { s2.notified().await }));
+        let pull = rt.spawn(
+            Pull::new(PullOptions::new(&url, stream, &replica))
+                .run_until(async move { s2.notified().await }),
+        );
         (push, pull)
     };
     // Wait for the replica to exist and hold the first record.
@@ -233,7 +277,9 @@ pub fn relay_latency(server: &NatsServer, dir: &Path, stream: &str, rate: u64, s
             Err(e) => return Err(fail(e.to_string())),
         }
         if Instant::now() > deadline {
-            return Err(fail(format!("only {got} of {samples} records reached the replica")));
+            return Err(fail(format!(
+                "only {got} of {samples} records reached the replica"
+            )));
         }
     }
     writing.join().map_err(|_| fail("writer panicked"))??;

@@ -56,7 +56,11 @@ fn record(i: u64) -> Vec<u8> {
 }
 
 fn open_source(dir: &Path) -> JournalWriter {
-    JournalOptions::new().segment_bytes(256 << 10).max_record_len(4096).open_writer(dir).unwrap()
+    JournalOptions::new()
+        .segment_bytes(256 << 10)
+        .max_record_len(4096)
+        .open_writer(dir)
+        .unwrap()
 }
 
 /// Appends records `from..to`, now and then as a batch, paced over `over`.
@@ -112,7 +116,10 @@ fn assert_same_journal(source: &Path, replica: &Path) {
 /// `source` exactly once, in order: each message starts where the previous
 /// one ended, and the records are the source's.
 fn assert_stream_exact(server: &NatsServer, stream: &str, source: &Path) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let payloads: Vec<Vec<u8>> = rt.block_on(async {
         let client = async_nats::connect(server.url()).await.unwrap();
         let js = async_nats::jetstream::new(client);
@@ -136,12 +143,24 @@ fn assert_stream_exact(server: &NatsServer, stream: &str, source: &Path) {
     for (k, payload) in payloads.iter().enumerate() {
         let m = Message::parse(payload).unwrap();
         if m.header().is_closed_marker() {
-            assert_eq!(m.header().first_position, position, "message {k}: end marker position");
+            assert_eq!(
+                m.header().first_position,
+                position,
+                "message {k}: end marker position"
+            );
             continue;
         }
-        assert_eq!(m.header().first_position, position, "message {k} starts where the last ended");
+        assert_eq!(
+            m.header().first_position,
+            position,
+            "message {k} starts where the last ended"
+        );
         for frame in m.frames() {
-            if let kekbit_relay::message::Frame::Record { position: p, payload } = frame {
+            if let kekbit_relay::message::Frame::Record {
+                position: p,
+                payload,
+            } = frame
+            {
                 let (ep, _, eb) = &expected[next];
                 assert_eq!((p, payload), (*ep, &eb[..]), "record {next}");
                 next += 1;
@@ -156,21 +175,42 @@ fn push_cmd(server: &str, stream: &str, journal: &Path) -> Command {
     let mut c = Command::new(KEKBIT);
     c.args(["relay", "push"])
         .arg(journal)
-        .args(["--server", server, "--stream", stream, "--until-closed", "--json", "--max-message", "4KiB"])
+        .args([
+            "--server",
+            server,
+            "--stream",
+            stream,
+            "--until-closed",
+            "--json",
+            "--max-message",
+            "4KiB",
+        ])
         .stdin(Stdio::null());
     c
 }
 
 fn pull_cmd(server: &str, stream: &str, journal: &Path) -> Command {
     let mut c = Command::new(KEKBIT);
-    c.args(["relay", "pull", "--server", server, "--stream", stream, "--until-closed", "--json"])
-        .arg(journal)
-        .stdin(Stdio::null());
+    c.args([
+        "relay",
+        "pull",
+        "--server",
+        server,
+        "--stream",
+        stream,
+        "--until-closed",
+        "--json",
+    ])
+    .arg(journal)
+    .stdin(Stdio::null());
     c
 }
 
 fn spawn(mut c: Command) -> Child {
-    c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn wait_ok(child: Child, what: &str) -> Output {
@@ -210,7 +250,10 @@ fn the_pusher_killed_ten_times_leaves_every_record_once_in_order() {
         kill9(child);
     }
     writing.join().unwrap();
-    wait_ok(spawn(push_cmd(&server.url(), "KILLED", &source)), "the last push");
+    wait_ok(
+        spawn(push_cmd(&server.url(), "KILLED", &source)),
+        "the last push",
+    );
     assert_stream_exact(&server, "KILLED", &source);
     wait_ok(spawn(pull_cmd(&server.url(), "KILLED", &replica)), "pull");
     assert_same_journal(&source, &replica);
@@ -235,7 +278,10 @@ fn the_puller_killed_at_random_points_leaves_an_identical_replica() {
     }
     writing.join().unwrap();
     wait_ok(pusher, "push");
-    let out = wait_ok(spawn(pull_cmd(&server.url(), "PULLED", &replica)), "the last pull");
+    let out = wait_ok(
+        spawn(pull_cmd(&server.url(), "PULLED", &replica)),
+        "the last pull",
+    );
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["closed"], true, "{stats}");
     assert_same_journal(&source, &replica);
@@ -264,15 +310,30 @@ fn a_server_restart_mid_stream_loses_and_duplicates_nothing() {
     let pull_out = wait_ok(puller, "pull");
     let push_err = String::from_utf8_lossy(&push_out.stderr);
     let pull_err = String::from_utf8_lossy(&pull_out.stderr);
-    assert!(push_err.contains("disconnected") || push_err.contains("retrying"), "push said: {push_err}");
-    assert!(pull_err.contains("disconnected") || pull_err.contains("retrying"), "pull said: {pull_err}");
+    assert!(
+        push_err.contains("disconnected") || push_err.contains("retrying"),
+        "push said: {push_err}"
+    );
+    assert!(
+        pull_err.contains("disconnected") || pull_err.contains("retrying"),
+        "pull said: {pull_err}"
+    );
     assert_stream_exact(&server, "RESTART", &source);
     assert_same_journal(&source, &replica);
 }
 
 fn run_fail(c: &mut Command) -> String {
-    let out = c.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(text.starts_with("kekbit: error: "), "{text}");
     assert_eq!(text.trim_end().lines().count(), 1, "one line: {text}");
@@ -281,15 +342,24 @@ fn run_fail(c: &mut Command) -> String {
 
 #[test]
 fn a_journal_allowing_records_over_max_payload_is_refused_at_start_up() {
-    let server = NatsServer::start_with(ServerOptions { max_payload: Some(64 << 10), ..Default::default() });
+    let server = NatsServer::start_with(ServerOptions {
+        max_payload: Some(64 << 10),
+        ..Default::default()
+    });
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("big");
-    let mut writer =
-        JournalOptions::new().segment_bytes(1 << 20).max_record_len(100_000).open_writer(&source).unwrap();
+    let mut writer = JournalOptions::new()
+        .segment_bytes(1 << 20)
+        .max_record_len(100_000)
+        .open_writer(&source)
+        .unwrap();
     writer.append(&[1; 10]).unwrap();
     drop(writer);
     let text = run_fail(&mut push_cmd(&server.url(), "BIG", &source));
-    assert!(text.contains("100000") && text.contains("65536"), "both numbers: {text}");
+    assert!(
+        text.contains("100000") && text.contains("65536"),
+        "both numbers: {text}"
+    );
 }
 
 #[test]
@@ -298,19 +368,30 @@ fn another_journals_stream_is_a_typed_error_on_both_sides() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for (dir, id) in [(&a, 0xA), (&b, 0xB)] {
-        let mut w = JournalOptions::new().journal_id(id).segment_bytes(64 << 10).max_record_len(1024).open_writer(dir).unwrap();
+        let mut w = JournalOptions::new()
+            .journal_id(id)
+            .segment_bytes(64 << 10)
+            .max_record_len(1024)
+            .open_writer(dir)
+            .unwrap();
         w.append(b"x").unwrap();
         w.close().unwrap();
     }
     wait_ok(spawn(push_cmd(&server.url(), "OWNED", &a)), "push a");
     let text = run_fail(&mut push_cmd(&server.url(), "OWNED", &b));
-    assert!(text.contains("holds journal 000000000000000a, not journal 000000000000000b"), "{text}");
+    assert!(
+        text.contains("holds journal 000000000000000a, not journal 000000000000000b"),
+        "{text}"
+    );
     // A replica of b cannot take a's stream either.
     wait_ok(spawn(push_cmd(&server.url(), "OTHER", &b)), "push b");
     let replica = tmp.path().join("replica-of-b");
     wait_ok(spawn(pull_cmd(&server.url(), "OTHER", &replica)), "pull b");
     let text = run_fail(&mut pull_cmd(&server.url(), "OWNED", &replica));
-    assert!(text.contains("holds journal 000000000000000a, not journal 000000000000000b"), "{text}");
+    assert!(
+        text.contains("holds journal 000000000000000a, not journal 000000000000000b"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -321,10 +402,17 @@ fn an_unreachable_server_is_a_clear_error() {
     w.append(b"x").unwrap();
     drop(w);
     // A port nothing listens on: bind one, then free it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("nats://127.0.0.1:{port}");
     let text = run_fail(&mut push_cmd(&url, "S", &source));
-    assert!(text.contains(&format!("cannot reach the NATS server at {url}")), "{text}");
+    assert!(
+        text.contains(&format!("cannot reach the NATS server at {url}")),
+        "{text}"
+    );
     let text = run_fail(&mut pull_cmd(&url, "S", &tmp.path().join("r")));
     assert!(text.contains("cannot reach the NATS server"), "{text}");
 }

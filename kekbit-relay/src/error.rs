@@ -139,7 +139,12 @@ impl fmt::Display for RelayError {
                 write!(f, "cannot reach the NATS server at {server}: {source}")
             }
             Self::Journal(e) => write!(f, "{e}"),
-            Self::RecordTooLarge { dir, max_record_len, max_payload, largest_record } => write!(
+            Self::RecordTooLarge {
+                dir,
+                max_record_len,
+                max_payload,
+                largest_record,
+            } => write!(
                 f,
                 "{}: the journal allows records of up to {max_record_len} bytes, but the server's \
                  max_payload is {max_payload} bytes, so a message carries records of at most \
@@ -147,41 +152,73 @@ impl fmt::Display for RelayError {
                  server's max_payload",
                 dir.display()
             ),
-            Self::ForeignStream { stream, expected, found } => write!(
+            Self::ForeignStream {
+                stream,
+                expected,
+                found,
+            } => write!(
                 f,
                 "stream {stream} holds journal {found:016x}, not journal {expected:016x}"
             ),
-            Self::BadMessage { stream, sequence, source } => {
+            Self::BadMessage {
+                stream,
+                sequence,
+                source,
+            } => {
                 write!(f, "stream {stream}, message {sequence}: {source}")
             }
-            Self::PositionMismatch { dir, sequence, expected, found } => write!(
+            Self::PositionMismatch {
+                dir,
+                sequence,
+                expected,
+                found,
+            } => write!(
                 f,
                 "{}: stream message {sequence} puts a record at position {expected}, but the \
                  replica has it at {found}; stopping",
                 dir.display()
             ),
-            Self::StreamGap { stream, replica_end, available } => write!(
+            Self::StreamGap {
+                stream,
+                replica_end,
+                available,
+            } => write!(
                 f,
                 "stream {stream} cannot continue the replica: it ends at {replica_end} but the \
                  stream's next record is at {available}"
             ),
-            Self::StreamAhead { dir, stream_end, source } => write!(
+            Self::StreamAhead {
+                dir,
+                stream_end,
+                source,
+            } => write!(
                 f,
                 "{}: the stream already holds records up to position {stream_end}, which this \
                  journal does not have ({source})",
                 dir.display()
             ),
-            Self::StartConflict { stream, requested, resume } => write!(
+            Self::StartConflict {
+                stream,
+                requested,
+                resume,
+            } => write!(
                 f,
                 "stream {stream} already holds records and resumes at position {resume}, not at \
                  the requested {requested}"
             ),
-            Self::SourceGap { dir, expected, found } => write!(
+            Self::SourceGap {
+                dir,
+                expected,
+                found,
+            } => write!(
                 f,
                 "{}: expected a record at position {expected}, found one at {found}",
                 dir.display()
             ),
-            Self::ReplicaStart { dir, first_position } => write!(
+            Self::ReplicaStart {
+                dir,
+                first_position,
+            } => write!(
                 f,
                 "{}: the stream starts at position {first_position}, but a new replica journal \
                  starts at 0",

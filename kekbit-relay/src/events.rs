@@ -49,7 +49,11 @@ pub enum Event {
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Retrying { action, error, delay } => {
+            Self::Retrying {
+                action,
+                error,
+                delay,
+            } => {
                 write!(f, "{action} failed ({error}); retrying in {delay:?}")
             }
             Self::Disconnected => f.write_str("disconnected from the NATS server; reconnecting"),
@@ -58,11 +62,17 @@ impl fmt::Display for Event {
                 f,
                 "publish failed ({error}); resuming after the stream's last message, at position {position}"
             ),
-            Self::ConsumerStarted { consumer, sequence, position } => write!(
+            Self::ConsumerStarted {
+                consumer,
+                sequence,
+                position,
+            } => write!(
                 f,
                 "consumer {consumer} starts at stream sequence {sequence} (replica end {position})"
             ),
-            Self::SourceClosed { position } => write!(f, "the source journal is closed at position {position}"),
+            Self::SourceClosed { position } => {
+                write!(f, "the source journal is closed at position {position}")
+            }
         }
     }
 }
@@ -89,7 +99,10 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(max: Duration) -> Self {
-        Self { next: Duration::from_millis(100).min(max), max }
+        Self {
+            next: Duration::from_millis(100).min(max),
+            max,
+        }
     }
 
     /// The next delay.

@@ -31,7 +31,9 @@ pub enum IdleStrategy {
 
 impl Default for IdleStrategy {
     fn default() -> Self {
-        Self::Backoff { max_sleep: Duration::from_millis(1) }
+        Self::Backoff {
+            max_sleep: Duration::from_millis(1),
+        }
     }
 }
 

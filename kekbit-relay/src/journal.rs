@@ -27,7 +27,10 @@ pub(crate) struct Source {
 impl Source {
     pub(crate) fn open(dir: &Path) -> Result<Self, RelayError> {
         let reader = JournalReader::open_at(dir, Start::Beginning)?;
-        Ok(Self { reader, dir: dir.to_path_buf() })
+        Ok(Self {
+            reader,
+            dir: dir.to_path_buf(),
+        })
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -71,13 +74,18 @@ impl Source {
             }
             Ok(None) => return Ok(Next::Empty),
             Err(JournalError::Closed { .. }) => {
-                return Ok(Next::Closed { position: self.reader.position() });
+                return Ok(Next::Closed {
+                    position: self.reader.position(),
+                });
             }
             Err(e) => return Err(e.into()),
         };
         // Read after the record is released: the reader is still in the
         // record's segment (it moves on only when it meets the seal).
-        Ok(Next::Record { position, segment_base: self.reader.segment_base() })
+        Ok(Next::Record {
+            position,
+            segment_base: self.reader.segment_base(),
+        })
     }
 }
 
@@ -95,7 +103,10 @@ impl Replica {
         }
         let writer = JournalWriter::open(dir)?;
         let segment_base = writer.segment_base();
-        Ok(Some(Self { writer, segment_base }))
+        Ok(Some(Self {
+            writer,
+            segment_base,
+        }))
     }
 
     /// Creates the replica of journal `journal_id`, whose segments hold
@@ -109,14 +120,20 @@ impl Replica {
         first_position: u64,
     ) -> Result<Self, RelayError> {
         if first_position != 0 {
-            return Err(RelayError::ReplicaStart { dir: dir.to_path_buf(), first_position });
+            return Err(RelayError::ReplicaStart {
+                dir: dir.to_path_buf(),
+                first_position,
+            });
         }
         let writer = JournalOptions::new()
             .journal_id(journal_id)
             .segment_bytes(segment_bytes)
             .max_record_len(max_record_len)
             .open_writer(dir)?;
-        Ok(Self { segment_base: writer.segment_base(), writer })
+        Ok(Self {
+            segment_base: writer.segment_base(),
+            writer,
+        })
     }
 
     pub(crate) fn journal_id(&self) -> u64 {

@@ -22,29 +22,65 @@ const CLOSED: u32 = 4;
 
 #[derive(Debug)]
 pub enum JournalError {
-    Locked { dir: PathBuf, pid: Option<u32> },
-    BeyondEnd { dir: PathBuf, position: u64, end: u64 },
-    NotARecordBoundary { dir: PathBuf, position: u64 },
-    NotAJournal { dir: PathBuf, reason: String },
-    TooLarge { len: usize, max: u32 },
-    Closed { dir: PathBuf },
-    Io { path: PathBuf, action: &'static str, source: io::Error },
+    Locked {
+        dir: PathBuf,
+        pid: Option<u32>,
+    },
+    BeyondEnd {
+        dir: PathBuf,
+        position: u64,
+        end: u64,
+    },
+    NotARecordBoundary {
+        dir: PathBuf,
+        position: u64,
+    },
+    NotAJournal {
+        dir: PathBuf,
+        reason: String,
+    },
+    TooLarge {
+        len: usize,
+        max: u32,
+    },
+    Closed {
+        dir: PathBuf,
+    },
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
 }
 
 impl std::fmt::Display for JournalError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Locked { dir, pid } => write!(f, "{}: locked by another writer ({pid:?})", dir.display()),
+            Self::Locked { dir, pid } => {
+                write!(f, "{}: locked by another writer ({pid:?})", dir.display())
+            }
             Self::BeyondEnd { dir, position, end } => {
-                write!(f, "{}: position {position} is beyond the end {end}", dir.display())
+                write!(
+                    f,
+                    "{}: position {position} is beyond the end {end}",
+                    dir.display()
+                )
             }
             Self::NotARecordBoundary { dir, position } => {
                 write!(f, "{}: {position} is not a record boundary", dir.display())
             }
-            Self::NotAJournal { dir, reason } => write!(f, "{}: not a journal: {reason}", dir.display()),
-            Self::TooLarge { len, max } => write!(f, "record of {len} bytes is over the maximum {max}"),
+            Self::NotAJournal { dir, reason } => {
+                write!(f, "{}: not a journal: {reason}", dir.display())
+            }
+            Self::TooLarge { len, max } => {
+                write!(f, "record of {len} bytes is over the maximum {max}")
+            }
             Self::Closed { dir } => write!(f, "{}: closed", dir.display()),
-            Self::Io { path, action, source } => write!(f, "{}: {action}: {source}", path.display()),
+            Self::Io {
+                path,
+                action,
+                source,
+            } => write!(f, "{}: {action}: {source}", path.display()),
         }
     }
 }
@@ -52,7 +88,11 @@ impl std::fmt::Display for JournalError {
 impl std::error::Error for JournalError {}
 
 fn io_err<'p>(path: &'p Path, action: &'static str) -> impl FnOnce(io::Error) -> JournalError + 'p {
-    move |source| JournalError::Io { path: path.to_path_buf(), action, source }
+    move |source| JournalError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -70,7 +110,11 @@ impl Default for JournalOptions {
 
 impl JournalOptions {
     pub fn new() -> Self {
-        Self { segment_bytes: 64 << 20, max_record_len: None, journal_id: None }
+        Self {
+            segment_bytes: 64 << 20,
+            max_record_len: None,
+            journal_id: None,
+        }
     }
     pub fn segment_bytes(mut self, bytes: u32) -> Self {
         self.segment_bytes = bytes;
@@ -104,13 +148,23 @@ struct Meta {
 
 fn read_meta(dir: &Path) -> Result<Meta, JournalError> {
     let path = dir.join("standin.meta");
-    let bytes = fs::read(&path).map_err(|e| JournalError::NotAJournal { dir: dir.into(), reason: e.to_string() })?;
+    let bytes = fs::read(&path).map_err(|e| JournalError::NotAJournal {
+        dir: dir.into(),
+        reason: e.to_string(),
+    })?;
     if bytes.len() != 16 {
-        return Err(JournalError::NotAJournal { dir: dir.into(), reason: "bad meta".into() });
+        return Err(JournalError::NotAJournal {
+            dir: dir.into(),
+            reason: "bad meta".into(),
+        });
     }
     let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap_or([0; 8]));
     let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap_or([0; 4]));
-    Ok(Meta { journal_id: u64_at(0), segment_bytes: u32_at(8), max_record_len: u32_at(12) })
+    Ok(Meta {
+        journal_id: u64_at(0),
+        segment_bytes: u32_at(8),
+        max_record_len: u32_at(12),
+    })
 }
 
 /// One frame read from the log.
@@ -137,7 +191,11 @@ fn read_frame(file: &File, offset: u64, buf: &mut Vec<u8>) -> io::Result<Raw> {
         return Ok(Raw::Incomplete);
     }
     buf.truncate(len as usize);
-    Ok(Raw::Frame { kind, len, next: offset + 8 + padded as u64 })
+    Ok(Raw::Frame {
+        kind,
+        len,
+        next: offset + 8 + padded as u64,
+    })
 }
 
 fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -177,7 +235,10 @@ impl JournalWriter {
             .map_err(io_err(&lock_path, "open the lock"))?;
         // SAFETY: plain FFI call on a descriptor we own.
         if unsafe { libc_flock(&lock) } != 0 {
-            return Err(JournalError::Locked { dir: dir.into(), pid: None });
+            return Err(JournalError::Locked {
+                dir: dir.into(),
+                pid: None,
+            });
         }
         let meta_path = dir.join("standin.meta");
         if !meta_path.exists() {
@@ -202,11 +263,21 @@ impl JournalWriter {
             .write(true)
             .open(&log_path)
             .map_err(io_err(&log_path, "open the log"))?;
-        let mut writer = Self { dir: dir.into(), log, _lock: lock, meta, offset: 0, end: 0, segment_base: 0 };
+        let mut writer = Self {
+            dir: dir.into(),
+            log,
+            _lock: lock,
+            meta,
+            offset: 0,
+            end: 0,
+            segment_base: 0,
+        };
         let mut buf = Vec::new();
         let mut closed = false;
         loop {
-            match read_frame(&writer.log, writer.offset, &mut buf).map_err(io_err(&log_path, "read"))? {
+            match read_frame(&writer.log, writer.offset, &mut buf)
+                .map_err(io_err(&log_path, "read"))?
+            {
                 Raw::Incomplete => break,
                 Raw::Frame { kind, len, next } => {
                     closed = false;
@@ -220,7 +291,10 @@ impl JournalWriter {
                 }
             }
         }
-        writer.log.set_len(writer.offset).map_err(io_err(&log_path, "truncate"))?;
+        writer
+            .log
+            .set_len(writer.offset)
+            .map_err(io_err(&log_path, "truncate"))?;
         if closed {
             writer.frame(ROLL, &[])?;
             writer.segment_base = writer.end;
@@ -250,7 +324,10 @@ impl JournalWriter {
 
     pub fn append(&mut self, record: &[u8]) -> Result<u64, JournalError> {
         if record.len() > self.meta.max_record_len as usize {
-            return Err(JournalError::TooLarge { len: record.len(), max: self.meta.max_record_len });
+            return Err(JournalError::TooLarge {
+                len: record.len(),
+                max: self.meta.max_record_len,
+            });
         }
         self.fit(8 + (record.len() as u64).next_multiple_of(8))?;
         let position = self.end;
@@ -263,7 +340,10 @@ impl JournalWriter {
         let mut total = 8;
         for r in records {
             if r.len() > self.meta.max_record_len as usize {
-                return Err(JournalError::TooLarge { len: r.len(), max: self.meta.max_record_len });
+                return Err(JournalError::TooLarge {
+                    len: r.len(),
+                    max: self.meta.max_record_len,
+                });
             }
             total += 8 + (r.len() as u64).next_multiple_of(8);
         }
@@ -351,8 +431,15 @@ impl JournalReader {
         let meta = read_meta(dir)?;
         let log_path = dir.join("standin.log");
         let log = File::open(&log_path).map_err(io_err(&log_path, "open"))?;
-        let mut reader =
-            Self { dir: dir.into(), log, meta, offset: 0, position: 0, segment_base: 0, buf: Vec::new() };
+        let mut reader = Self {
+            dir: dir.into(),
+            log,
+            meta,
+            offset: 0,
+            position: 0,
+            segment_base: 0,
+            buf: Vec::new(),
+        };
         match start {
             Start::Beginning => {}
             Start::End => reader.seek(u64::MAX)?,
@@ -398,12 +485,19 @@ impl JournalReader {
                     if position == u64::MAX {
                         return Ok(());
                     }
-                    return Err(JournalError::BeyondEnd { dir: self.dir.clone(), position, end: self.position });
+                    return Err(JournalError::BeyondEnd {
+                        dir: self.dir.clone(),
+                        position,
+                        end: self.position,
+                    });
                 }
             }
             if self.position > position {
                 (self.offset, self.position, self.segment_base) = at;
-                return Err(JournalError::NotARecordBoundary { dir: self.dir.clone(), position });
+                return Err(JournalError::NotARecordBoundary {
+                    dir: self.dir.clone(),
+                    position,
+                });
             }
         }
     }
@@ -411,8 +505,11 @@ impl JournalReader {
     /// Advances over one record; `None` at the end of what is written.
     fn step(&mut self) -> Result<Option<u64>, JournalError> {
         loop {
-            let raw = read_frame(&self.log, self.offset, &mut self.buf).map_err(io_err(&self.dir, "read"))?;
-            let Raw::Frame { kind, len, next } = raw else { return Ok(None) };
+            let raw = read_frame(&self.log, self.offset, &mut self.buf)
+                .map_err(io_err(&self.dir, "read"))?;
+            let Raw::Frame { kind, len, next } = raw else {
+                return Ok(None);
+            };
             match kind {
                 RECORD => {
                     let position = self.position;
@@ -424,8 +521,13 @@ impl JournalReader {
                 ROLL => self.segment_base = self.position,
                 _ => {
                     let mut probe = [0u8; 8];
-                    if read_at_most(&self.log, &mut probe, next).map_err(io_err(&self.dir, "read"))? < 8 {
-                        return Err(JournalError::Closed { dir: self.dir.clone() });
+                    if read_at_most(&self.log, &mut probe, next)
+                        .map_err(io_err(&self.dir, "read"))?
+                        < 8
+                    {
+                        return Err(JournalError::Closed {
+                            dir: self.dir.clone(),
+                        });
                     }
                 }
             }
@@ -435,7 +537,10 @@ impl JournalReader {
 
     pub fn try_read(&mut self) -> Result<Option<JournalRecord<'_>>, JournalError> {
         match self.step() {
-            Ok(Some(position)) => Ok(Some(JournalRecord { position, payload: &self.buf })),
+            Ok(Some(position)) => Ok(Some(JournalRecord {
+                position,
+                payload: &self.buf,
+            })),
             Ok(None) => Ok(None),
             Err(JournalError::Closed { dir }) => Err(JournalError::Closed { dir }),
             Err(e) => Err(e),
@@ -457,6 +562,9 @@ impl JournalReader {
 
     fn step_ready(&mut self) -> Result<bool, JournalError> {
         let mut probe = [0u8; 8];
-        Ok(read_at_most(&self.log, &mut probe, self.offset).map_err(io_err(&self.dir, "read"))? == 8)
+        Ok(
+            read_at_most(&self.log, &mut probe, self.offset).map_err(io_err(&self.dir, "read"))?
+                == 8,
+        )
     }
 }

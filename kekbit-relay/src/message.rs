@@ -27,7 +27,7 @@ const RECORD_COUNT_OFFSET: usize = MAX_RECORD_LEN_OFFSET + 4;
 const FLAGS_OFFSET: usize = RECORD_COUNT_OFFSET + 4;
 /// Length of the message header in bytes (the body starts here).
 pub const HEADER_LEN: usize = FLAGS_OFFSET + 4;
-const _: () = assert!(HEADER_LEN == 48 && HEADER_LEN % 8 == 0);
+const _: () = assert!(HEADER_LEN == 48 && HEADER_LEN.is_multiple_of(8));
 
 /// Flag bit: the source journal was closed at `first_position`; the body is
 /// empty.
@@ -128,9 +128,15 @@ pub enum FormatError {
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Short { len } => write!(f, "{len} bytes is shorter than the {HEADER_LEN}-byte header"),
+            Self::Short { len } => write!(
+                f,
+                "{len} bytes is shorter than the {HEADER_LEN}-byte header"
+            ),
             Self::BadMagic => f.write_str("not a kekbit relay message (bad magic)"),
-            Self::Version { found } => write!(f, "message format version {found}, this relay reads {VERSION}"),
+            Self::Version { found } => write!(
+                f,
+                "message format version {found}, this relay reads {VERSION}"
+            ),
             Self::HeaderLen { found } => write!(f, "header length {found} is out of range"),
             Self::Flags { found } => write!(f, "unknown flags {found:#x}"),
             Self::Field { what } => write!(f, "bad header: {what}"),
@@ -169,13 +175,20 @@ impl Header {
     fn encode(&self, out: &mut [u8]) {
         out[MAGIC_OFFSET..MAGIC_OFFSET + 4].copy_from_slice(&MAGIC);
         out[VERSION_OFFSET..VERSION_OFFSET + 2].copy_from_slice(&VERSION.to_le_bytes());
-        out[HEADER_LEN_OFFSET..HEADER_LEN_OFFSET + 2].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-        out[JOURNAL_ID_OFFSET..JOURNAL_ID_OFFSET + 8].copy_from_slice(&self.journal_id.to_le_bytes());
-        out[FIRST_POSITION_OFFSET..FIRST_POSITION_OFFSET + 8].copy_from_slice(&self.first_position.to_le_bytes());
-        out[SEGMENT_BASE_OFFSET..SEGMENT_BASE_OFFSET + 8].copy_from_slice(&self.segment_base.to_le_bytes());
-        out[SEGMENT_BYTES_OFFSET..SEGMENT_BYTES_OFFSET + 4].copy_from_slice(&self.segment_bytes.to_le_bytes());
-        out[MAX_RECORD_LEN_OFFSET..MAX_RECORD_LEN_OFFSET + 4].copy_from_slice(&self.max_record_len.to_le_bytes());
-        out[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4].copy_from_slice(&self.record_count.to_le_bytes());
+        out[HEADER_LEN_OFFSET..HEADER_LEN_OFFSET + 2]
+            .copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
+        out[JOURNAL_ID_OFFSET..JOURNAL_ID_OFFSET + 8]
+            .copy_from_slice(&self.journal_id.to_le_bytes());
+        out[FIRST_POSITION_OFFSET..FIRST_POSITION_OFFSET + 8]
+            .copy_from_slice(&self.first_position.to_le_bytes());
+        out[SEGMENT_BASE_OFFSET..SEGMENT_BASE_OFFSET + 8]
+            .copy_from_slice(&self.segment_base.to_le_bytes());
+        out[SEGMENT_BYTES_OFFSET..SEGMENT_BYTES_OFFSET + 4]
+            .copy_from_slice(&self.segment_bytes.to_le_bytes());
+        out[MAX_RECORD_LEN_OFFSET..MAX_RECORD_LEN_OFFSET + 4]
+            .copy_from_slice(&self.max_record_len.to_le_bytes());
+        out[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4]
+            .copy_from_slice(&self.record_count.to_le_bytes());
         out[FLAGS_OFFSET..FLAGS_OFFSET + 4].copy_from_slice(&self.flags.to_le_bytes());
     }
 }
@@ -266,20 +279,23 @@ impl<'m> Message<'m> {
             flags: u32_at(bytes, FLAGS_OFFSET),
         };
         if header.flags & !KNOWN_FLAGS != 0 {
-            return Err(FormatError::Flags { found: header.flags });
+            return Err(FormatError::Flags {
+                found: header.flags,
+            });
         }
         let body = &bytes[HEADER_LEN..];
         let field = |what| Err(FormatError::Field { what });
-        if header.first_position % 8 != 0 || header.segment_base % 8 != 0 {
+        if !header.first_position.is_multiple_of(8) || !header.segment_base.is_multiple_of(8) {
             return field("positions must be multiples of 8");
         }
         if header.first_position < header.segment_base {
             return field("the run starts before its segment");
         }
-        if body.len() % 8 != 0 {
+        if !body.len().is_multiple_of(8) {
             return field("body length is not a multiple of 8");
         }
-        let in_segment = (header.first_position - header.segment_base).checked_add(body.len() as u64);
+        let in_segment =
+            (header.first_position - header.segment_base).checked_add(body.len() as u64);
         if in_segment.is_none_or(|end| end > u64::from(header.segment_bytes)) {
             return field("the run ends past its segment's capacity");
         }
@@ -296,35 +312,56 @@ impl<'m> Message<'m> {
             let second = u32_at(body, offset + 4);
             if word == GAP_WORD {
                 if second != 0 {
-                    return Err(FormatError::Frame { offset, what: "gap frame with a non-zero second word" });
+                    return Err(FormatError::Frame {
+                        offset,
+                        what: "gap frame with a non-zero second word",
+                    });
                 }
                 if after_gap {
-                    return Err(FormatError::Frame { offset, what: "two gaps in a row" });
+                    return Err(FormatError::Frame {
+                        offset,
+                        what: "two gaps in a row",
+                    });
                 }
                 after_gap = true;
                 offset += 8;
                 continue;
             }
             if word & !LEN_MASK != RECORD_TAG {
-                return Err(FormatError::Frame { offset, what: "not a record or gap frame" });
+                return Err(FormatError::Frame {
+                    offset,
+                    what: "not a record or gap frame",
+                });
             }
             let len = (word & LEN_MASK) as usize;
             if len > header.max_record_len as usize {
-                return Err(FormatError::Frame { offset, what: "record longer than the segment's maximum" });
+                return Err(FormatError::Frame {
+                    offset,
+                    what: "record longer than the segment's maximum",
+                });
             }
             if offset + framed_len(len) > body.len() {
-                return Err(FormatError::Frame { offset, what: "record runs past the body" });
+                return Err(FormatError::Frame {
+                    offset,
+                    what: "record runs past the body",
+                });
             }
             let payload = &body[offset + FRAME_HEADER..offset + FRAME_HEADER + len];
             if kekbit_nostd::record_checksum(payload) != Some(second) {
-                return Err(FormatError::Frame { offset, what: "record checksum mismatch" });
+                return Err(FormatError::Frame {
+                    offset,
+                    what: "record checksum mismatch",
+                });
             }
             after_gap = false;
             records += 1;
             offset += framed_len(len);
         }
         if after_gap {
-            return Err(FormatError::Frame { offset: body.len() - 8, what: "a gap ends the body" });
+            return Err(FormatError::Frame {
+                offset: body.len() - 8,
+                what: "a gap ends the body",
+            });
         }
         if records != header.record_count {
             return field("record count does not match the body");
@@ -349,7 +386,11 @@ impl<'m> Message<'m> {
 
     /// The frames of the body, in order.
     pub fn frames(&self) -> Frames<'m> {
-        Frames { body: self.body, offset: 0, first: self.header.first_position }
+        Frames {
+            body: self.body,
+            offset: 0,
+            first: self.header.first_position,
+        }
     }
 }
 
@@ -419,7 +460,13 @@ impl RunBuilder {
         };
         let mut buf = Vec::with_capacity(budget.clamp(HEADER_LEN, 1 << 20));
         buf.resize(HEADER_LEN, 0);
-        Self { buf, header, budget, pending_gap: false, payload_bytes: 0 }
+        Self {
+            buf,
+            header,
+            budget,
+            pending_gap: false,
+            payload_bytes: 0,
+        }
     }
 
     /// The header so far.
@@ -429,7 +476,9 @@ impl RunBuilder {
 
     /// The position where the next frame goes.
     pub fn end_position(&self) -> u64 {
-        self.header.first_position + (self.buf.len() - HEADER_LEN) as u64 + if self.pending_gap { 8 } else { 0 }
+        self.header.first_position
+            + (self.buf.len() - HEADER_LEN) as u64
+            + if self.pending_gap { 8 } else { 0 }
     }
 
     /// Payload bytes of the run's records (framing not counted).
@@ -473,7 +522,8 @@ impl RunBuilder {
         }
         let len = payload.len() as u32;
         let checksum = kekbit_nostd::record_checksum(payload).unwrap_or(0);
-        self.buf.extend_from_slice(&(RECORD_TAG | (len & LEN_MASK)).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(RECORD_TAG | (len & LEN_MASK)).to_le_bytes());
         self.buf.extend_from_slice(&checksum.to_le_bytes());
         self.buf.extend_from_slice(payload);
         self.buf.resize(self.buf.len().next_multiple_of(8), 0);
@@ -525,10 +575,19 @@ mod tests {
         assert_eq!(
             frames,
             [
-                Frame::Record { position: 64, payload: b"" },
+                Frame::Record {
+                    position: 64,
+                    payload: b""
+                },
                 Frame::Gap { position: 72 },
-                Frame::Record { position: 80, payload: b"12345678" },
-                Frame::Record { position: 96, payload: b"x" },
+                Frame::Record {
+                    position: 80,
+                    payload: b"12345678"
+                },
+                Frame::Record {
+                    position: 96,
+                    payload: b"x"
+                },
             ]
         );
         assert_eq!(message.end_position(), 112);
@@ -537,7 +596,10 @@ mod tests {
     #[test]
     fn budget_is_kept_but_a_first_record_always_fits() {
         let mut run = RunBuilder::new(1, 0, 0, 1 << 20, 1 << 16, 100);
-        assert!(run.push(&[7; 1000]), "the first record is taken whatever its size");
+        assert!(
+            run.push(&[7; 1000]),
+            "the first record is taken whatever its size"
+        );
         assert!(!run.push(b"a"));
         let mut run = RunBuilder::new(1, 0, 0, 1 << 20, 1 << 16, HEADER_LEN + 32);
         assert!(run.push(b"a"));
@@ -565,31 +627,52 @@ mod tests {
     fn every_damage_is_a_typed_error() {
         let good = run_of(&[b"abc", b"defgh"]);
         assert!(Message::parse(&good).is_ok());
-        assert_eq!(Message::parse(&good[..10]).unwrap_err(), FormatError::Short { len: 10 });
+        assert_eq!(
+            Message::parse(&good[..10]).unwrap_err(),
+            FormatError::Short { len: 10 }
+        );
         let mut bad = good.clone();
         bad[0] = b'X';
         assert_eq!(Message::parse(&bad).unwrap_err(), FormatError::BadMagic);
         let mut bad = good.clone();
         bad[VERSION_OFFSET] = 2;
-        assert_eq!(Message::parse(&bad).unwrap_err(), FormatError::Version { found: 2 });
+        assert_eq!(
+            Message::parse(&bad).unwrap_err(),
+            FormatError::Version { found: 2 }
+        );
         let mut bad = good.clone();
         bad[FLAGS_OFFSET] = 2;
-        assert!(matches!(Message::parse(&bad), Err(FormatError::Flags { .. })));
+        assert!(matches!(
+            Message::parse(&bad),
+            Err(FormatError::Flags { .. })
+        ));
         let mut bad = good.clone();
         bad[RECORD_COUNT_OFFSET] = 3;
-        assert!(matches!(Message::parse(&bad), Err(FormatError::Field { .. })));
+        assert!(matches!(
+            Message::parse(&bad),
+            Err(FormatError::Field { .. })
+        ));
         let mut bad = good.clone();
         bad[HEADER_LEN + 9] ^= 1; // a payload byte: the checksum catches it
-        assert!(matches!(Message::parse(&bad), Err(FormatError::Frame { offset: 0, .. })));
+        assert!(matches!(
+            Message::parse(&bad),
+            Err(FormatError::Frame { offset: 0, .. })
+        ));
         let mut bad = good.clone();
         bad[HEADER_LEN] = 0xFF; // the length runs past the body
-        assert!(matches!(Message::parse(&bad), Err(FormatError::Frame { .. })));
+        assert!(matches!(
+            Message::parse(&bad),
+            Err(FormatError::Frame { .. })
+        ));
         let mut bad = good.clone();
         bad.truncate(bad.len() - 8);
         assert!(Message::parse(&bad).is_err());
         let mut bad = good.clone();
         bad[SEGMENT_BYTES_OFFSET..SEGMENT_BYTES_OFFSET + 4].copy_from_slice(&64u32.to_le_bytes());
-        assert!(matches!(Message::parse(&bad), Err(FormatError::Field { .. })));
+        assert!(matches!(
+            Message::parse(&bad),
+            Err(FormatError::Field { .. })
+        ));
         // Every single-byte truncation and every bit flip of the header is an
         // error or parses to a self-consistent message; never a panic.
         for cut in 0..good.len() {
@@ -609,7 +692,10 @@ mod tests {
         let mut bytes = run_of(&[b"abc"]);
         bytes.extend_from_slice(&GAP_WORD.to_le_bytes());
         bytes.extend_from_slice(&[0; 4]);
-        assert!(matches!(Message::parse(&bytes), Err(FormatError::Frame { .. })));
+        assert!(matches!(
+            Message::parse(&bytes),
+            Err(FormatError::Frame { .. })
+        ));
     }
 
     #[test]
@@ -633,7 +719,10 @@ mod format_doc {
     fn the_documented_table_matches_the_constants() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FORMAT.md");
         let doc = std::fs::read_to_string(path).expect("docs/FORMAT.md is readable");
-        let section = doc.split("## Relay messages").nth(1).expect("a relay section");
+        let section = doc
+            .split("## Relay messages")
+            .nth(1)
+            .expect("a relay section");
         let rows: Vec<(usize, usize, String)> = section
             .lines()
             .filter_map(|line| {

@@ -46,7 +46,8 @@ impl Counters {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.position.store(end, Ordering::Relaxed);
         self.seen_position.fetch_max(end, Ordering::Relaxed);
-        self.pending_messages.store(pending_messages, Ordering::Relaxed);
+        self.pending_messages
+            .store(pending_messages, Ordering::Relaxed);
     }
 
     pub(crate) fn stream_end(&self, end: u64) {
@@ -91,7 +92,10 @@ pub struct ProgressSnapshot {
 
 impl Progress {
     pub(crate) fn new(counters: Arc<Counters>) -> Self {
-        Self { counters, started: std::time::Instant::now() }
+        Self {
+            counters,
+            started: std::time::Instant::now(),
+        }
     }
 
     /// The counters now.
@@ -103,8 +107,14 @@ impl Progress {
             records,
             bytes: c.bytes.load(Ordering::Relaxed),
             position,
-            lag_records: c.seen_records.load(Ordering::Relaxed).saturating_sub(records),
-            lag_bytes: c.seen_position.load(Ordering::Relaxed).saturating_sub(position),
+            lag_records: c
+                .seen_records
+                .load(Ordering::Relaxed)
+                .saturating_sub(records),
+            lag_bytes: c
+                .seen_position
+                .load(Ordering::Relaxed)
+                .saturating_sub(position),
             lag_messages: c.pending_messages.load(Ordering::Relaxed),
             resyncs: c.resyncs.load(Ordering::Relaxed),
             elapsed: self.started.elapsed(),

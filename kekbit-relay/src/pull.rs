@@ -15,12 +15,12 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 
+use crate::RelayError;
 use crate::events::{Event, EventSink, stderr_events};
 use crate::journal::Replica;
 use crate::message::{Frame, Message};
 use crate::progress::{Counters, Progress};
 use crate::stream::{self as js_stream, Attempt, retrying};
-use crate::RelayError;
 
 /// What a pull does, and how.
 #[derive(Clone)]
@@ -60,7 +60,11 @@ impl PullOptions {
     ///     .until_closed(true);
     /// assert_eq!(options.consumer_name(), "standby-1");
     /// ```
-    pub fn new(server: impl Into<String>, stream: impl Into<String>, journal: impl AsRef<Path>) -> Self {
+    pub fn new(
+        server: impl Into<String>,
+        stream: impl Into<String>,
+        journal: impl AsRef<Path>,
+    ) -> Self {
         Self {
             server: server.into(),
             stream: stream.into(),
@@ -91,7 +95,10 @@ impl PullOptions {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
             .unwrap_or_default();
-        let host: String = host.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let host: String = host
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         let path = std::path::absolute(&self.journal).unwrap_or_else(|_| self.journal.clone());
         // FNV-1a: stable across runs and Rust versions.
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -163,12 +170,23 @@ pub struct PullStats {
 
 /// A pull, ready to run.
 ///
-/// ```no_run
-/// # async fn f() -> Result<(), kekbit_relay::RelayError> {
-/// use kekbit_relay::{Pull, PullOptions};
-/// let pull = Pull::new(PullOptions::new("nats://127.0.0.1:4222", "ORDERS", "/srv/orders-copy"));
-/// let stats = pull.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await?;
-/// println!("replica ends at {}", stats.end_position);
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = nats_fixture::NatsServer::start();
+/// # let url = server.url();
+/// # let dir = tempfile::tempdir()?;
+/// # let journal = dir.path().join("orders");
+/// # let mut writer = kekbit_relay::journal_standin::JournalOptions::new()
+/// #     .segment_bytes(1 << 20).max_record_len(1024).open_writer(&journal)?;
+/// # writer.append(b"order 1")?;
+/// # writer.close()?;
+/// use kekbit_relay::{Pull, PullOptions, Push, PushOptions};
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// runtime.block_on(Push::new(PushOptions::new(&url, "ORDERS", &journal).until_closed(true)).run())?;
+/// let copy = dir.path().join("orders-copy");
+/// let pull = Pull::new(PullOptions::new(&url, "ORDERS", &copy).until_closed(true));
+/// let stats = runtime.block_on(pull.run())?;
+/// assert_eq!((stats.records, stats.closed), (1, true));
 /// # Ok(()) }
 /// ```
 pub struct Pull {
@@ -185,7 +203,10 @@ enum Applied {
 impl Pull {
     /// A pull with `options`.
     pub fn new(options: PullOptions) -> Self {
-        Self { options, counters: Arc::new(Counters::default()) }
+        Self {
+            options,
+            counters: Arc::new(Counters::default()),
+        }
     }
 
     /// A handle on the live counters, for a progress line.
@@ -211,7 +232,10 @@ impl Pull {
         retrying("find the stream", &events, o.max_backoff, || async {
             match js_stream::get_stream(&js, &o.stream).await? {
                 Some(_) => Ok(()),
-                None => Err(Attempt::Transient(format!("stream {} does not exist yet", o.stream))),
+                None => Err(Attempt::Transient(format!(
+                    "stream {} does not exist yet",
+                    o.stream
+                ))),
             }
         })
         .await?;
@@ -232,30 +256,33 @@ impl Pull {
         loop {
             // Where the replica ends, and which message continues it.
             let end = state.replica.as_ref().map(Replica::end_position);
-            let start = retrying("find where the replica resumes", &events, o.max_backoff, || {
-                start_sequence(&js, &o.stream, end)
-            })
+            let start = retrying(
+                "find where the replica resumes",
+                &events,
+                o.max_backoff,
+                || start_sequence(&js, &o.stream, end),
+            )
             .await?;
             if let Some(last_end) = start.stream_end {
                 self.counters.stream_end(last_end);
             }
-            if let (Some(replica), Some(last)) = (&state.replica, &start.last) {
-                if last.header.journal_id != replica.journal_id() {
-                    return Err(RelayError::ForeignStream {
-                        stream: o.stream.clone(),
-                        expected: replica.journal_id(),
-                        found: last.header.journal_id,
-                    });
-                }
+            if let (Some(replica), Some(last)) = (&state.replica, &start.last)
+                && last.header.journal_id != replica.journal_id()
+            {
+                return Err(RelayError::ForeignStream {
+                    stream: o.stream.clone(),
+                    expected: replica.journal_id(),
+                    found: last.header.journal_id,
+                });
             }
-            if let (Some(replica), Some(next)) = (&state.replica, &start.next) {
-                if next.header.first_position > replica.end_position() {
-                    return Err(RelayError::StreamGap {
-                        stream: o.stream.clone(),
-                        replica_end: replica.end_position(),
-                        available: next.header.first_position,
-                    });
-                }
+            if let (Some(replica), Some(next)) = (&state.replica, &start.next)
+                && next.header.first_position > replica.end_position()
+            {
+                return Err(RelayError::StreamGap {
+                    stream: o.stream.clone(),
+                    replica_end: replica.end_position(),
+                    available: next.header.first_position,
+                });
             }
             if o.until_closed && start.closed_at.is_some() && start.closed_at == end {
                 state.stats.closed = true;
@@ -302,7 +329,13 @@ impl Pull {
                         break;
                     }
                     None => {
-                        report_retry(&events, "pull messages", "the consumer's stream ended", o.max_backoff).await;
+                        report_retry(
+                            &events,
+                            "pull messages",
+                            "the consumer's stream ended",
+                            o.max_backoff,
+                        )
+                        .await;
                         break;
                     }
                 };
@@ -315,11 +348,19 @@ impl Pull {
                 // Acknowledging is only bookkeeping for the server: the
                 // replica's end position is what a restart trusts.
                 if let Err(e) = message.ack().await {
-                    report_retry(&events, "acknowledge a message", &e.to_string(), o.max_backoff).await;
+                    report_retry(
+                        &events,
+                        "acknowledge a message",
+                        &e.to_string(),
+                        o.max_backoff,
+                    )
+                    .await;
                     break;
                 }
                 if let Applied::Closed = applied {
-                    events(&Event::SourceClosed { position: state.stats.end_position });
+                    events(&Event::SourceClosed {
+                        position: state.stats.end_position,
+                    });
                     if o.until_closed {
                         return Ok(state.finish(started));
                     }
@@ -331,7 +372,11 @@ impl Pull {
 
 async fn report_retry(events: &EventSink, action: &str, error: &str, max_backoff: Duration) {
     let delay = Duration::from_millis(200).min(max_backoff);
-    events(&Event::Retrying { action: action.to_string(), error: error.to_string(), delay });
+    events(&Event::Retrying {
+        action: action.to_string(),
+        error: error.to_string(),
+        delay,
+    });
     tokio::time::sleep(delay).await;
 }
 
@@ -349,18 +394,37 @@ struct Start {
     closed_at: Option<u64>,
 }
 
-async fn start_sequence(js: &jetstream::Context, stream: &str, end: Option<u64>) -> Result<Start, Attempt> {
+async fn start_sequence(
+    js: &jetstream::Context,
+    stream: &str,
+    end: Option<u64>,
+) -> Result<Start, Attempt> {
     let last = js_stream::last_message(js, stream).await?;
     let stream_end = last.as_ref().map(|l| l.end);
-    let closed_at = last.as_ref().filter(|l| l.header.is_closed_marker()).map(|l| l.header.first_position);
+    let closed_at = last
+        .as_ref()
+        .filter(|l| l.header.is_closed_marker())
+        .map(|l| l.header.first_position);
     match end {
         None => {
             let (first, _) = js_stream::sequences(js, stream).await?;
-            Ok(Start { sequence: first.max(1), next: None, stream_end, closed_at, last })
+            Ok(Start {
+                sequence: first.max(1),
+                next: None,
+                stream_end,
+                closed_at,
+                last,
+            })
         }
         Some(end) => {
             let (sequence, next) = js_stream::first_ending_after(js, stream, end).await?;
-            Ok(Start { sequence, next, stream_end, closed_at, last })
+            Ok(Start {
+                sequence,
+                next,
+                stream_end,
+                closed_at,
+                last,
+            })
         }
     }
 }
@@ -371,7 +435,10 @@ async fn recreate_consumer(
     name: &str,
     sequence: u64,
 ) -> Result<consumer::Consumer<consumer::pull::Config>, Attempt> {
-    let handle = js.get_stream_no_info(stream).await.map_err(|e| Attempt::Transient(e.to_string()))?;
+    let handle = js
+        .get_stream_no_info(stream)
+        .await
+        .map_err(|e| Attempt::Transient(e.to_string()))?;
     // The consumer's own position is not trusted: the replica's is. A
     // missing consumer is fine.
     if let Err(e) = handle.delete_consumer(name).await {
@@ -380,19 +447,26 @@ async fn recreate_consumer(
             ConsumerErrorKind::JetStream(js_err)
                 if js_err.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND => {}
             ConsumerErrorKind::InvalidName => {
-                return Err(Attempt::Fatal(RelayError::Options { reason: format!("consumer name {name:?}: {e}") }));
+                return Err(Attempt::Fatal(RelayError::Options {
+                    reason: format!("consumer name {name:?}: {e}"),
+                }));
             }
             _ => return Err(Attempt::Transient(e.to_string())),
         }
     }
     let config = consumer::pull::Config {
         durable_name: Some(name.to_string()),
-        deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: sequence },
+        deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: sequence,
+        },
         ack_policy: consumer::AckPolicy::All,
         ack_wait: Duration::from_secs(30),
         ..Default::default()
     };
-    handle.create_consumer(config).await.map_err(|e| Attempt::Transient(e.to_string()))
+    handle
+        .create_consumer(config)
+        .await
+        .map_err(|e| Attempt::Transient(e.to_string()))
 }
 
 struct State<'a> {
@@ -407,7 +481,10 @@ struct State<'a> {
 impl State<'_> {
     fn finish(mut self, started: Instant) -> PullStats {
         self.stats.elapsed = started.elapsed();
-        self.stats.end_position = self.replica.as_ref().map_or(self.stats.end_position, Replica::end_position);
+        self.stats.end_position = self
+            .replica
+            .as_ref()
+            .map_or(self.stats.end_position, Replica::end_position);
         // Dropped without `close`: the replica stays open, as a crash would
         // leave it, so that its next segment starts where the source's does.
         drop(self.replica.take());
@@ -415,7 +492,12 @@ impl State<'_> {
     }
 
     fn mismatch(&self, sequence: u64, expected: u64, found: u64) -> RelayError {
-        RelayError::PositionMismatch { dir: self.dir.clone(), sequence, expected, found }
+        RelayError::PositionMismatch {
+            dir: self.dir.clone(),
+            sequence,
+            expected,
+            found,
+        }
     }
 
     /// Applies one message to the replica, checking every position.
@@ -483,7 +565,12 @@ impl State<'_> {
         Ok(Applied::Records)
     }
 
-    fn write_frames(&mut self, replica: &mut Replica, message: &Message<'_>, sequence: u64) -> Result<(), RelayError> {
+    fn write_frames(
+        &mut self,
+        replica: &mut Replica,
+        message: &Message<'_>,
+        sequence: u64,
+    ) -> Result<(), RelayError> {
         let header = message.header();
         let mut end = replica.end_position();
         // A replica reopened after a clean stop starts a segment of its own

@@ -26,7 +26,8 @@ use tokio::sync::mpsc;
 use crate::events::{Event, EventSink, stderr_events};
 use crate::journal::{Next, Source};
 use crate::message::{
-    self, FRAME_HEADER, HEADER_END, HEADER_JOURNAL, HEADER_LEN, HEADER_POSITION, HEADER_SEGMENT, RunBuilder,
+    self, FRAME_HEADER, HEADER_END, HEADER_JOURNAL, HEADER_LEN, HEADER_POSITION, HEADER_SEGMENT,
+    RunBuilder,
 };
 use crate::progress::{Counters, Progress};
 use crate::stream::{self as js_stream, Attempt, Stored, retrying};
@@ -58,7 +59,11 @@ pub struct StreamSettings {
 
 impl Default for StreamSettings {
     fn default() -> Self {
-        Self { duplicate_window: Duration::from_secs(120), storage: StorageType::File, replicas: 1 }
+        Self {
+            duplicate_window: Duration::from_secs(120),
+            storage: StorageType::File,
+            replicas: 1,
+        }
     }
 }
 
@@ -108,7 +113,11 @@ impl PushOptions {
     ///     .max_in_flight(128);
     /// assert_eq!(options.subject_name(), "orders.journal");
     /// ```
-    pub fn new(server: impl Into<String>, stream: impl Into<String>, journal: impl AsRef<Path>) -> Self {
+    pub fn new(
+        server: impl Into<String>,
+        stream: impl Into<String>,
+        journal: impl AsRef<Path>,
+    ) -> Self {
         Self {
             server: server.into(),
             stream: stream.into(),
@@ -129,7 +138,9 @@ impl PushOptions {
 
     /// The subject it publishes on (default `kekbit.<stream>`).
     pub fn subject_name(&self) -> String {
-        self.subject.clone().unwrap_or_else(|| format!("kekbit.{}", self.stream))
+        self.subject
+            .clone()
+            .unwrap_or_else(|| format!("kekbit.{}", self.stream))
     }
 
     /// Publishes on `subject` (which the stream must capture; a stream the
@@ -255,13 +266,24 @@ enum FromReader {
 
 /// A push, ready to run.
 ///
-/// ```no_run
-/// # async fn f() -> Result<(), kekbit_relay::RelayError> {
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = nats_fixture::NatsServer::start();
+/// # let url = server.url();
+/// # let dir = tempfile::tempdir()?;
+/// # let journal = dir.path().join("orders");
+/// # let mut writer = kekbit_relay::journal_standin::JournalOptions::new()
+/// #     .segment_bytes(1 << 20).max_record_len(1024).open_writer(&journal)?;
+/// # writer.append(b"order 1")?;
+/// # writer.append(b"order 2")?;
+/// # writer.close()?;
 /// use kekbit_relay::{Push, PushOptions};
-/// let push = Push::new(PushOptions::new("nats://127.0.0.1:4222", "ORDERS", "/var/lib/orders"));
+/// let runtime = tokio::runtime::Runtime::new()?;
+/// let push = Push::new(PushOptions::new(&url, "ORDERS", &journal).until_closed(true));
 /// let progress = push.progress();
-/// let stats = push.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await?;
-/// println!("{} records, lag {} bytes", stats.records, progress.snapshot().lag_bytes);
+/// let stats = runtime.block_on(push.run())?;
+/// assert_eq!(stats.records, 2);
+/// assert_eq!(progress.snapshot().lag_records, 0);
 /// # Ok(()) }
 /// ```
 pub struct Push {
@@ -272,7 +294,10 @@ pub struct Push {
 impl Push {
     /// A push with `options`.
     pub fn new(options: PushOptions) -> Self {
-        Self { options, counters: Arc::new(Counters::default()) }
+        Self {
+            options,
+            counters: Arc::new(Counters::default()),
+        }
     }
 
     /// A handle on the live counters, for a progress line.
@@ -292,7 +317,9 @@ impl Push {
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<PushStats, RelayError> {
         let o = &self.options;
         if o.max_in_flight == 0 {
-            return Err(RelayError::Options { reason: "max in flight must be at least 1".into() });
+            return Err(RelayError::Options {
+                reason: "max in flight must be at least 1".into(),
+            });
         }
         let started = Instant::now();
         let events = o.events.clone();
@@ -308,7 +335,9 @@ impl Push {
         let dir = o.journal.clone();
         let mut source = tokio::task::spawn_blocking(move || Source::open(&dir))
             .await
-            .map_err(|e| RelayError::Options { reason: format!("journal thread: {e}") })??;
+            .map_err(|e| RelayError::Options {
+                reason: format!("journal thread: {e}"),
+            })??;
 
         let limit = max_payload.saturating_sub(HEADER_ALLOWANCE);
         let largest_record = limit.saturating_sub(HEADER_LEN + 8 + FRAME_HEADER) / 8 * 8;
@@ -320,22 +349,36 @@ impl Push {
                 largest_record,
             });
         }
-        let budget = o.max_message_bytes.min(limit).max(HEADER_LEN + 8 + FRAME_HEADER);
+        let budget = o
+            .max_message_bytes
+            .min(limit)
+            .max(HEADER_LEN + 8 + FRAME_HEADER);
 
         ensure_stream(&js, o, &subject, &events).await?;
-        let last = retrying("read the stream's last message", &events, o.max_backoff, || {
-            js_stream::last_message(&js, &o.stream)
-        })
+        let last = retrying(
+            "read the stream's last message",
+            &events,
+            o.max_backoff,
+            || js_stream::last_message(&js, &o.stream),
+        )
         .await?;
         let journal_id = source.journal_id();
         let (resume, chain, closed_at) = match &last {
             Some(stored) => {
                 check_journal(&o.stream, journal_id, stored)?;
-                let resume = if stored.header.is_closed_marker() { stored.header.first_position } else { stored.end };
-                if let StartAt::Position(p) = o.start {
-                    if p != resume {
-                        return Err(RelayError::StartConflict { stream: o.stream.clone(), requested: p, resume });
-                    }
+                let resume = if stored.header.is_closed_marker() {
+                    stored.header.first_position
+                } else {
+                    stored.end
+                };
+                if let StartAt::Position(p) = o.start
+                    && p != resume
+                {
+                    return Err(RelayError::StartConflict {
+                        stream: o.stream.clone(),
+                        requested: p,
+                        resume,
+                    });
                 }
                 let closed = stored.header.is_closed_marker().then_some(resume);
                 (resume, Chain::MessageId(stored.message_id.clone()), closed)
@@ -352,7 +395,11 @@ impl Push {
         let source = tokio::task::spawn_blocking(move || {
             source.seek(resume).map_err(|e| {
                 if last.is_some() {
-                    RelayError::StreamAhead { dir, stream_end: resume, source: e }
+                    RelayError::StreamAhead {
+                        dir,
+                        stream_end: resume,
+                        source: e,
+                    }
                 } else {
                     RelayError::Journal(e)
                 }
@@ -360,7 +407,9 @@ impl Push {
             Ok::<_, RelayError>(source)
         })
         .await
-        .map_err(|e| RelayError::Options { reason: format!("journal thread: {e}") })??;
+        .map_err(|e| RelayError::Options {
+            reason: format!("journal thread: {e}"),
+        })??;
 
         self.counters.set_start(resume);
         let stop_reading = Arc::new(AtomicBool::new(false));
@@ -373,9 +422,20 @@ impl Push {
             std::thread::Builder::new()
                 .name("kekbit-relay-push".into())
                 .spawn(move || {
-                    read_runs(source, budget, closed_at, until_closed, idle, &stop, &counters, &tx);
+                    read_runs(
+                        source,
+                        budget,
+                        closed_at,
+                        until_closed,
+                        idle,
+                        &stop,
+                        &counters,
+                        &tx,
+                    );
                 })
-                .map_err(|e| RelayError::Options { reason: format!("cannot start the reading thread: {e}") })?
+                .map_err(|e| RelayError::Options {
+                    reason: format!("cannot start the reading thread: {e}"),
+                })?
         };
 
         let mut publisher = Publisher {
@@ -390,7 +450,11 @@ impl Push {
             window: VecDeque::new(),
             acks: FuturesOrdered::new(),
             counters: &self.counters,
-            stats: PushStats { start_position: resume, end_position: resume, ..PushStats::default() },
+            stats: PushStats {
+                start_position: resume,
+                end_position: resume,
+                ..PushStats::default()
+            },
             broken: None,
         };
         let result = publisher.run(rx, stop, o.until_closed).await;
@@ -412,8 +476,16 @@ async fn ensure_stream(
     retrying("set up the stream", events, o.max_backoff, || async {
         match js_stream::get_stream(js, &o.stream).await? {
             Some(mut stream) => {
-                let info = stream.info().await.map_err(|e| Attempt::Transient(e.to_string()))?;
-                if !info.config.subjects.iter().any(|pattern| subject_matches(pattern, subject)) {
+                let info = stream
+                    .info()
+                    .await
+                    .map_err(|e| Attempt::Transient(e.to_string()))?;
+                if !info
+                    .config
+                    .subjects
+                    .iter()
+                    .any(|pattern| subject_matches(pattern, subject))
+                {
                     return Err(Attempt::Fatal(RelayError::StreamConfig {
                         stream: o.stream.clone(),
                         reason: format!(
@@ -488,7 +560,8 @@ enum Chain {
     Sequence(u64),
 }
 
-type AckFuture = Pin<Box<dyn Future<Output = Result<jetstream::publish::PublishAck, String>> + Send>>;
+type AckFuture =
+    Pin<Box<dyn Future<Output = Result<jetstream::publish::PublishAck, String>> + Send>>;
 
 struct Publisher<'a> {
     js: &'a jetstream::Context,
@@ -551,9 +624,15 @@ impl Publisher<'_> {
         let mut headers = HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, run.message_id.as_str());
         match &self.chain {
-            Chain::MessageId(id) => headers.insert(async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID, id.as_str()),
+            Chain::MessageId(id) => headers.insert(
+                async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID,
+                id.as_str(),
+            ),
             Chain::Sequence(seq) => {
-                headers.insert(async_nats::header::NATS_EXPECTED_LAST_SEQUENCE, seq.to_string().as_str());
+                headers.insert(
+                    async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                    seq.to_string().as_str(),
+                );
             }
         }
         headers.insert(HEADER_JOURNAL, format!("{:016x}", self.journal_id).as_str());
@@ -568,14 +647,20 @@ impl Publisher<'_> {
     async fn publish(&mut self, run: Run) {
         let headers = self.headers(&run);
         self.chain = Chain::MessageId(run.message_id.clone());
-        let publish = PublishMessage::build().payload(run.bytes.clone()).headers(headers);
+        let publish = PublishMessage::build()
+            .payload(run.bytes.clone())
+            .headers(headers);
         let sent = self.js.send_publish(self.subject.clone(), publish).await;
         self.window.push_back(run);
         if self.broken.is_some() {
             return;
         }
         match sent {
-            Ok(ack) => self.acks.push_back(Box::pin(async move { ack.await.map_err(|e| e.to_string()) })),
+            Ok(ack) => {
+                self.acks.push_back(Box::pin(
+                    async move { ack.await.map_err(|e| e.to_string()) },
+                ))
+            }
             Err(e) => self.broken = Some(e.to_string()),
         }
     }
@@ -591,7 +676,9 @@ impl Publisher<'_> {
                     self.acked(&run);
                 }
             }
-            Ok(ack) if ack.duplicate => self.broken = Some("the server called a message a duplicate".into()),
+            Ok(ack) if ack.duplicate => {
+                self.broken = Some("the server called a message a duplicate".into())
+            }
             Ok(ack) => self.broken = Some(format!("the message went to stream {}", ack.stream)),
             Err(e) => self.broken = Some(e),
         }
@@ -602,21 +689,27 @@ impl Publisher<'_> {
         self.stats.bytes += run.payload_bytes;
         self.stats.messages += 1;
         self.stats.end_position = run.end;
-        self.counters.acked(u64::from(run.records), run.payload_bytes, run.end);
+        self.counters
+            .acked(u64::from(run.records), run.payload_bytes, run.end);
     }
 
     /// After a break: drain the acks in flight, read the stream's last
     /// message, forget the runs it covers, and publish the rest again.
     async fn resync(&mut self, error: String) -> Result<(), RelayError> {
         while self.acks.next().await.is_some() {}
-        let last = retrying("read the stream's last message", self.events, self.max_backoff, || {
-            js_stream::last_message(self.js, &self.stream)
-        })
+        let last = retrying(
+            "read the stream's last message",
+            self.events,
+            self.max_backoff,
+            || js_stream::last_message(self.js, &self.stream),
+        )
         .await?;
         let Some(last) = last else {
             // Nothing stored: everything in the window is published again.
             self.chain = Chain::Sequence(0);
-            return self.republish(error, self.window.front().map_or(0, |r| r.first)).await;
+            return self
+                .republish(error, self.window.front().map_or(0, |r| r.first))
+                .await;
         };
         check_journal(&self.stream, self.journal_id, &last)?;
         while let Some(run) = self.window.front() {
@@ -631,18 +724,22 @@ impl Publisher<'_> {
                 break;
             }
         }
-        let resume = if last.header.is_closed_marker() { last.header.first_position } else { last.end };
-        if let Some(front) = self.window.front() {
-            if front.first != resume {
-                return Err(RelayError::StreamConfig {
-                    stream: self.stream.clone(),
-                    reason: format!(
-                        "another publisher changed it: it ends at position {resume}, but this relay \
-                         has position {} next",
-                        front.first
-                    ),
-                });
-            }
+        let resume = if last.header.is_closed_marker() {
+            last.header.first_position
+        } else {
+            last.end
+        };
+        if let Some(front) = self.window.front()
+            && front.first != resume
+        {
+            return Err(RelayError::StreamConfig {
+                stream: self.stream.clone(),
+                reason: format!(
+                    "another publisher changed it: it ends at position {resume}, but this relay \
+                     has position {} next",
+                    front.first
+                ),
+            });
         }
         self.chain = Chain::MessageId(last.message_id.clone());
         self.republish(error, resume).await
@@ -711,7 +808,10 @@ fn read_runs(
             }
         };
         match next {
-            Next::Record { position, segment_base } => {
+            Next::Record {
+                position,
+                segment_base,
+            } => {
                 idle_rounds = 0;
                 closed_at = None;
                 let gap = position == expected + 8 && position > segment_base;
@@ -730,7 +830,9 @@ fn read_runs(
                     if gap {
                         probe_len += 8;
                     }
-                    if b.header().segment_base != segment_base || (b.record_count() > 0 && probe_len > budget) {
+                    if b.header().segment_base != segment_base
+                        || (b.record_count() > 0 && probe_len > budget)
+                    {
                         let b = run.take().expect("run exists");
                         if !send(b, false) {
                             return;

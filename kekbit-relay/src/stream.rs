@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 
+use crate::RelayError;
 use crate::events::{Backoff, Event, EventSink};
 use crate::message::{FormatError, Header, Message};
-use crate::RelayError;
 
 /// How a failed attempt should be handled.
 pub(crate) enum Attempt {
@@ -42,7 +42,11 @@ where
             Err(Attempt::Fatal(e)) => return Err(e),
             Err(Attempt::Transient(error)) => {
                 let delay = backoff.next_delay();
-                events(&Event::Retrying { action: action.to_string(), error, delay });
+                events(&Event::Retrying {
+                    action: action.to_string(),
+                    error,
+                    delay,
+                });
                 tokio::time::sleep(delay).await;
             }
         }
@@ -83,7 +87,10 @@ pub(crate) async fn connect(
         })
         .connect(server)
         .await
-        .map_err(|source| RelayError::Connect { server: server.to_string(), source })
+        .map_err(|source| RelayError::Connect {
+            server: server.to_string(),
+            source,
+        })
 }
 
 /// Whether a JetStream API error is the server being away or busy.
@@ -92,7 +99,10 @@ fn is_transient_js(e: &jetstream::Error) -> bool {
 }
 
 /// Fetches the stream's handle with fresh info; `Ok(None)` if it does not exist.
-pub(crate) async fn get_stream(js: &jetstream::Context, name: &str) -> Result<Option<Stream>, Attempt> {
+pub(crate) async fn get_stream(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<Option<Stream>, Attempt> {
     use async_nats::jetstream::context::GetStreamErrorKind;
     match js.get_stream(name).await {
         Ok(stream) => Ok(Some(stream)),
@@ -103,11 +113,17 @@ pub(crate) async fn get_stream(js: &jetstream::Context, name: &str) -> Result<Op
                 Ok(None)
             }
             GetStreamErrorKind::JetStream(js_err) if !is_transient_js(&js_err) => {
-                Err(Attempt::Fatal(RelayError::Nats { action: "get the stream's info", source: Box::new(e) }))
+                Err(Attempt::Fatal(RelayError::Nats {
+                    action: "get the stream's info",
+                    source: Box::new(e),
+                }))
             }
-            GetStreamErrorKind::EmptyName | GetStreamErrorKind::InvalidStreamName => Err(Attempt::Fatal(
-                RelayError::StreamConfig { stream: name.to_string(), reason: e.to_string() },
-            )),
+            GetStreamErrorKind::EmptyName | GetStreamErrorKind::InvalidStreamName => {
+                Err(Attempt::Fatal(RelayError::StreamConfig {
+                    stream: name.to_string(),
+                    reason: e.to_string(),
+                }))
+            }
             _ => Err(Attempt::Transient(e.to_string())),
         },
     }
@@ -141,7 +157,10 @@ pub(crate) async fn get_message<I>(
                     Ok(None)
                 }
                 LastRawMessageErrorKind::JetStream(js_err) if !is_transient_js(&js_err) => {
-                    Err(Attempt::Fatal(RelayError::Nats { action: "read a stream message", source: Box::new(e) }))
+                    Err(Attempt::Fatal(RelayError::Nats {
+                        action: "read a stream message",
+                        source: Box::new(e),
+                    }))
                 }
                 _ => Err(Attempt::Transient(e.to_string())),
             };
@@ -159,22 +178,38 @@ pub(crate) async fn get_message<I>(
         .ok_or_else(|| RelayError::BadMessage {
             stream: name.to_string(),
             sequence,
-            source: FormatError::Field { what: "no Nats-Msg-Id header" },
+            source: FormatError::Field {
+                what: "no Nats-Msg-Id header",
+            },
         })?;
-    Ok(Some(Stored { sequence, header: *message.header(), end: message.end_position(), message_id }))
+    Ok(Some(Stored {
+        sequence,
+        header: *message.header(),
+        end: message.end_position(),
+        message_id,
+    }))
 }
 
 /// The stream's sequence range `(first, last)`; `last == 0` when empty.
 pub(crate) async fn sequences(js: &jetstream::Context, name: &str) -> Result<(u64, u64), Attempt> {
     let mut stream = get_stream(js, name).await?.ok_or_else(|| {
-        Attempt::Fatal(RelayError::StreamConfig { stream: name.to_string(), reason: "does not exist".into() })
+        Attempt::Fatal(RelayError::StreamConfig {
+            stream: name.to_string(),
+            reason: "does not exist".into(),
+        })
     })?;
-    let info = stream.info().await.map_err(|e| Attempt::Transient(e.to_string()))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| Attempt::Transient(e.to_string()))?;
     Ok((info.state.first_sequence, info.state.last_sequence))
 }
 
 /// The stream's last message, decoded; `None` when the stream is empty.
-pub(crate) async fn last_message(js: &jetstream::Context, name: &str) -> Result<Option<Stored>, Attempt> {
+pub(crate) async fn last_message(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<Option<Stored>, Attempt> {
     // A message can be appended between the two requests; the loop takes
     // the last one it can read.
     loop {
@@ -182,7 +217,10 @@ pub(crate) async fn last_message(js: &jetstream::Context, name: &str) -> Result<
         if last == 0 {
             return Ok(None);
         }
-        let stream = js.get_stream_no_info(name).await.map_err(|e| Attempt::Transient(e.to_string()))?;
+        let stream = js
+            .get_stream_no_info(name)
+            .await
+            .map_err(|e| Attempt::Transient(e.to_string()))?;
         if let Some(stored) = get_message(&stream, name, last).await? {
             return Ok(Some(stored));
         }
@@ -201,7 +239,10 @@ pub(crate) async fn first_ending_after(
     if last == 0 || last < first {
         return Ok((last + 1, None));
     }
-    let stream = js.get_stream_no_info(name).await.map_err(|e| Attempt::Transient(e.to_string()))?;
+    let stream = js
+        .get_stream_no_info(name)
+        .await
+        .map_err(|e| Attempt::Transient(e.to_string()))?;
     let (mut lo, mut hi) = (first, last + 1);
     let mut found = None;
     while lo < hi {

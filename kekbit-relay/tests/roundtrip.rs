@@ -8,7 +8,11 @@ use kekbit_relay::{Pull, PullOptions, Push, PushOptions, RelayError};
 use nats_fixture::NatsServer;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Deterministic mixed sizes: mostly small, some up to `max`.
@@ -46,7 +50,11 @@ fn push_then_pull_keeps_every_position_and_segment() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("source");
     let replica = tmp.path().join("replica");
-    let mut writer = JournalOptions::new().segment_bytes(64 << 10).max_record_len(4096).open_writer(&source).unwrap();
+    let mut writer = JournalOptions::new()
+        .segment_bytes(64 << 10)
+        .max_record_len(4096)
+        .open_writer(&source)
+        .unwrap();
     for i in 0..20_000u64 {
         if i % 1000 == 500 {
             let batch: Vec<Vec<u8>> = (0..5).map(|k| record(i * 10 + k, 4096)).collect();
@@ -63,11 +71,20 @@ fn push_then_pull_keeps_every_position_and_segment() {
 
     let rt = runtime();
     let push = rt
-        .block_on(Push::new(PushOptions::new(server.url(), "RT", &source).until_closed(true).max_message_bytes(16 << 10)).run())
+        .block_on(
+            Push::new(
+                PushOptions::new(server.url(), "RT", &source)
+                    .until_closed(true)
+                    .max_message_bytes(16 << 10),
+            )
+            .run(),
+        )
         .unwrap();
     assert_eq!(push.records, 20_000 - 20 + 100);
     let pull = rt
-        .block_on(Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run())
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run(),
+        )
         .unwrap();
     assert_eq!(pull.records, push.records);
     assert!(pull.closed);
@@ -83,7 +100,9 @@ fn push_then_pull_keeps_every_position_and_segment() {
         .unwrap();
     assert_eq!(push2.records, 0);
     let pull2 = rt
-        .block_on(Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run())
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run(),
+        )
         .unwrap();
     assert_eq!(pull2.records, 0);
     assert_eq!(all_records(&replica).len(), b.len());
@@ -101,8 +120,11 @@ fn a_million_records_of_mixed_sizes() {
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("source");
     let replica = tmp.path().join("replica");
-    let mut writer =
-        JournalOptions::new().segment_bytes(16 << 20).max_record_len(4096).open_writer(&source).unwrap();
+    let mut writer = JournalOptions::new()
+        .segment_bytes(16 << 20)
+        .max_record_len(4096)
+        .open_writer(&source)
+        .unwrap();
     let mut i = 0;
     while i < N {
         if i % 1009 == 0 && i + 3 <= N {
@@ -120,8 +142,12 @@ fn a_million_records_of_mixed_sizes() {
     let rt = runtime();
     let url = server.url();
     let (push, pull) = rt.block_on(async {
-        let push = tokio::spawn(Push::new(PushOptions::new(&url, "MILLION", &source).until_closed(true)).run());
-        let pull = tokio::spawn(Pull::new(PullOptions::new(&url, "MILLION", &replica).until_closed(true)).run());
+        let push = tokio::spawn(
+            Push::new(PushOptions::new(&url, "MILLION", &source).until_closed(true)).run(),
+        );
+        let pull = tokio::spawn(
+            Pull::new(PullOptions::new(&url, "MILLION", &replica).until_closed(true)).run(),
+        );
         (push.await.unwrap().unwrap(), pull.await.unwrap().unwrap())
     });
     assert_eq!(push.records, N);
@@ -129,5 +155,8 @@ fn a_million_records_of_mixed_sizes() {
     let (a, b) = (all_records(&source), all_records(&replica));
     assert_eq!(a.len() as u64, N);
     assert!(a == b, "the replica differs from the source");
-    assert!(a.last().unwrap().1 > 0, "the journal spans several segments");
+    assert!(
+        a.last().unwrap().1 > 0,
+        "the journal spans several segments"
+    );
 }

@@ -363,12 +363,19 @@ fn relay_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, rep: usize) -> Res<(
         let unit = Unit::Records { bytes: len };
         let raw = relay::raw_publish(&server, &format!("RAW{rep}_{len}"), n.min(200_000), len)?;
         report.add(T_RELAY, RAW_NATS, &col, unit, raw);
-        let ours = relay::relay_throughput(&server, &dirs.disk, &format!("RELAY{rep}_{len}"), n, len)?;
+        let ours =
+            relay::relay_throughput(&server, &dirs.disk, &format!("RELAY{rep}_{len}"), n, len)?;
         report.add(T_RELAY, "kekbit", &col, unit, ours);
     }
     let h = relay::raw_latency(&server, &format!("RAWLAT{rep}"), 1000, plan.relay_samples)?;
     put_hist(report, T_RELAY_LAT, RAW_NATS_LAT, &h);
-    let h = relay::relay_latency(&server, &dirs.disk, &format!("RELAYLAT{rep}"), 1000, plan.relay_samples)?;
+    let h = relay::relay_latency(
+        &server,
+        &dirs.disk,
+        &format!("RELAYLAT{rep}"),
+        1000,
+        plan.relay_samples,
+    )?;
     put_hist(report, T_RELAY_LAT, "kekbit", &h);
     Ok(())
 }
@@ -1109,8 +1116,15 @@ fn targets(report: &Report) -> String {
             let col = size_name(len);
             if let (Some(k), Some(raw)) = (t.median("kekbit", &col), t.median(RAW_NATS, &col)) {
                 line(
-                    &format!("relay push {col}, source to replica ≥ {factor}× async-nats records/s"),
-                    format!("{:.0} k/s vs {:.0} k/s = {:.2}×", k / 1e3, raw / 1e3, k / raw),
+                    &format!(
+                        "relay push {col}, source to replica ≥ {factor}× async-nats records/s"
+                    ),
+                    format!(
+                        "{:.0} k/s vs {:.0} k/s = {:.2}×",
+                        k / 1e3,
+                        raw / 1e3,
+                        k / raw
+                    ),
                     Some(k >= factor * raw),
                 );
             }

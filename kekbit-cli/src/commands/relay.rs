@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use kekbit_relay::{
-    EventSink, IdleStrategy, Progress, ProgressSnapshot, Pull, PullOptions, PullStats, Push, PushOptions,
-    PushStats, StartAt, StorageType, StreamSettings,
+    EventSink, IdleStrategy, Progress, ProgressSnapshot, Pull, PullOptions, PullStats, Push,
+    PushOptions, PushStats, StartAt, StorageType, StreamSettings,
 };
 
 use crate::cli::{Idle, RelayCommand, RelayPullArgs, RelayPushArgs, Storage};
@@ -66,7 +66,11 @@ fn live_line() -> (ProgressBar, EventSink) {
 }
 
 /// Updates `bar` every 250 ms until the returned task is aborted.
-fn follow(bar: &ProgressBar, progress: Progress, verb: &'static str) -> tokio::task::JoinHandle<()> {
+fn follow(
+    bar: &ProgressBar,
+    progress: Progress,
+    verb: &'static str,
+) -> tokio::task::JoinHandle<()> {
     let bar = bar.clone();
     tokio::spawn(async move {
         let mut last = (ProgressSnapshot::default(), std::time::Instant::now());
@@ -217,7 +221,11 @@ fn report_pull(s: &PullStats, json: bool) -> CliResult {
             s.elapsed.as_secs_f64(),
             per_second(s.records, s.elapsed),
             s.end_position,
-            if s.closed { " (closed, as the source)" } else { "" }
+            if s.closed {
+                " (closed, as the source)"
+            } else {
+                ""
+            }
         );
         Ok(())
     }
@@ -229,12 +237,21 @@ mod tests {
 
     #[test]
     fn the_live_line() {
-        let s = ProgressSnapshot { records: 10, position: 160, lag_records: 2, lag_bytes: 32, ..Default::default() };
+        let s = ProgressSnapshot {
+            records: 10,
+            position: 160,
+            lag_records: 2,
+            lag_bytes: 32,
+            ..Default::default()
+        };
         assert_eq!(
             progress_line("pushed", &s, 5.0),
             "pushed 10 records, 5 records/s, position 160, lag 2 records, 32 bytes"
         );
-        let s = ProgressSnapshot { lag_messages: 3, ..s };
+        let s = ProgressSnapshot {
+            lag_messages: 3,
+            ..s
+        };
         assert_eq!(
             progress_line("pulled", &s, 5.0),
             "pulled 10 records, 5 records/s, position 160, lag 3 messages, 32 bytes"

