@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use kekbit_relay::journal_standin::{JournalOptions, JournalReader, Start};
 use kekbit_relay::{IdleStrategy, Pull, PullOptions, Push, PushOptions};
+use kekbit_std::journal::{JournalOptions, JournalReader, Start};
 use nats_fixture::NatsServer;
 
 use crate::{Res, fail};

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use kekbit_relay::journal_standin::{JournalOptions, JournalReader, JournalWriter, Start};
 use kekbit_relay::message::Message;
+use kekbit_std::journal::{JournalOptions, JournalReader, JournalWriter, Start};
 use nats_fixture::{NatsServer, ServerOptions};
 
 const KEKBIT: &str = env!("CARGO_BIN_EXE_kekbit");
@@ -95,7 +95,7 @@ fn records_of(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
                 out.push((p, reader.segment_base(), v));
             }
             Ok(None) => break,
-            Err(e) if e.to_string().contains("closed") => break,
+            Err(e) if e.is_end() => break,
             Err(e) => panic!("{e}"),
         }
     }

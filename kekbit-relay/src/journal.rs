@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+pub use kekbit_std::journal::JournalError;
+use kekbit_std::journal::{JournalOptions, JournalReader, JournalWriter, Start, segments};
+
 use crate::RelayError;
-pub use crate::journal_standin::JournalError;
-use crate::journal_standin::{JournalOptions, JournalReader, JournalWriter, Start};
 
 /// What the source has next.
 pub(crate) enum Next {
@@ -18,18 +19,49 @@ pub(crate) enum Next {
     Closed { position: u64 },
 }
 
+/// A segment's capacity and record limit, from its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentShape {
+    pub(crate) base: u64,
+    pub(crate) capacity: u32,
+    pub(crate) max_record_len: u32,
+}
+
+/// The shape of the segment of `dir` based at `base`.
+fn segment_shape(dir: &Path, base: u64) -> Result<SegmentShape, RelayError> {
+    let found = segments(dir)?;
+    let header = found
+        .iter()
+        .find(|s| s.base == base)
+        .and_then(|s| s.header.as_ref())
+        .ok_or_else(|| {
+            RelayError::Journal(JournalError::NotAJournal {
+                dir: dir.to_path_buf(),
+                reason: format!("no readable segment at position {base}"),
+            })
+        })?;
+    Ok(SegmentShape {
+        base,
+        capacity: header.capacity_bytes,
+        max_record_len: header.max_record_len,
+    })
+}
+
 /// The journal a push tails.
 pub(crate) struct Source {
     reader: JournalReader,
     dir: PathBuf,
+    shape: SegmentShape,
 }
 
 impl Source {
     pub(crate) fn open(dir: &Path) -> Result<Self, RelayError> {
         let reader = JournalReader::open_at(dir, Start::Beginning)?;
+        let shape = segment_shape(dir, reader.segment_base())?;
         Ok(Self {
             reader,
             dir: dir.to_path_buf(),
+            shape,
         })
     }
 
@@ -46,8 +78,9 @@ impl Source {
         self.reader.position()
     }
 
-    pub(crate) fn seek(&mut self, position: u64) -> Result<(), JournalError> {
-        self.reader.seek(position)
+    pub(crate) fn seek(&mut self, position: u64) -> Result<(), RelayError> {
+        self.reader.seek(position)?;
+        self.refresh_shape()
     }
 
     pub(crate) fn segment_base(&self) -> u64 {
@@ -56,12 +89,20 @@ impl Source {
 
     /// The capacity of the segment the reader is in.
     pub(crate) fn segment_bytes(&self) -> u32 {
-        self.reader.segment_bytes()
+        self.shape.capacity
     }
 
-    /// The longest record the journal allows.
+    /// The longest record the reader's segment allows.
     pub(crate) fn max_record_len(&self) -> u32 {
-        self.reader.max_record_len()
+        self.shape.max_record_len
+    }
+
+    fn refresh_shape(&mut self) -> Result<(), RelayError> {
+        let base = self.reader.segment_base();
+        if base != self.shape.base {
+            self.shape = segment_shape(&self.dir, base)?;
+        }
+        Ok(())
     }
 
     /// Reads the next record into `payload` (replacing its contents).
@@ -73,7 +114,7 @@ impl Source {
                 record.position
             }
             Ok(None) => return Ok(Next::Empty),
-            Err(JournalError::Closed { .. }) => {
+            Err(e) if e.is_end() => {
                 return Ok(Next::Closed {
                     position: self.reader.position(),
                 });
@@ -82,6 +123,7 @@ impl Source {
         };
         // Read after the record is released: the reader is still in the
         // record's segment (it moves on only when it meets the seal).
+        self.refresh_shape()?;
         Ok(Next::Record {
             position,
             segment_base: self.reader.segment_base(),
@@ -92,21 +134,39 @@ impl Source {
 /// The journal a pull feeds.
 pub(crate) struct Replica {
     writer: JournalWriter,
-    segment_base: u64,
+}
+
+fn replica_options(shape: &SegmentShape, journal_id: u64) -> JournalOptions {
+    JournalOptions::new()
+        .journal_id(journal_id)
+        .segment_bytes(shape.capacity)
+        .max_record_len(shape.max_record_len)
 }
 
 impl Replica {
-    /// Opens the replica at `dir` if a journal is there.
+    /// Opens the replica at `dir` if a journal is there; new segments get
+    /// the shape of its last one until a message says otherwise.
     pub(crate) fn open_existing(dir: &Path) -> Result<Option<Self>, RelayError> {
-        if !dir.join("standin.meta").exists() {
+        let found = match segments(dir) {
+            Ok(found) => found,
+            Err(_) if !dir.exists() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(last) = found
+            .iter()
+            .rev()
+            .find_map(|s| s.header.as_ref().map(|h| (s.base, h)))
+        else {
             return Ok(None);
-        }
-        let writer = JournalWriter::open(dir)?;
-        let segment_base = writer.segment_base();
-        Ok(Some(Self {
-            writer,
-            segment_base,
-        }))
+        };
+        let (base, header) = last;
+        let shape = SegmentShape {
+            base,
+            capacity: header.capacity_bytes,
+            max_record_len: header.max_record_len,
+        };
+        let writer = replica_options(&shape, header.journal_id).open_writer(dir)?;
+        Ok(Some(Self { writer }))
     }
 
     /// Creates the replica of journal `journal_id`, whose segments hold
@@ -125,15 +185,13 @@ impl Replica {
                 first_position,
             });
         }
-        let writer = JournalOptions::new()
-            .journal_id(journal_id)
-            .segment_bytes(segment_bytes)
-            .max_record_len(max_record_len)
-            .open_writer(dir)?;
-        Ok(Self {
-            segment_base: writer.segment_base(),
-            writer,
-        })
+        let shape = SegmentShape {
+            base: 0,
+            capacity: segment_bytes,
+            max_record_len,
+        };
+        let writer = replica_options(&shape, journal_id).open_writer(dir)?;
+        Ok(Self { writer })
     }
 
     pub(crate) fn journal_id(&self) -> u64 {
@@ -145,7 +203,7 @@ impl Replica {
     }
 
     pub(crate) fn segment_base(&self) -> u64 {
-        self.segment_base
+        self.writer.segment_base()
     }
 
     pub(crate) fn append(&mut self, record: &[u8]) -> Result<u64, RelayError> {
@@ -158,10 +216,12 @@ impl Replica {
         Ok(self.writer.append_all(records)?)
     }
 
-    /// Seals the current segment; returns the new segment's base.
+    /// Seals the current segment; returns the new segment's base. New
+    /// segments keep the shape the replica was opened with: if the source's
+    /// later segments are larger, the replica rolls early on its own, at the
+    /// same position as the record that did not fit.
     pub(crate) fn roll(&mut self) -> Result<u64, RelayError> {
-        self.segment_base = self.writer.roll()?;
-        Ok(self.segment_base)
+        Ok(self.writer.roll()?)
     }
 
     /// Seals the journal as the source was sealed; the replica opens again

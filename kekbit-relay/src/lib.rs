@@ -5,9 +5,7 @@
 mod error;
 mod events;
 mod idle;
-pub mod journal;
-#[doc(hidden)]
-pub mod journal_standin;
+mod journal;
 pub mod message;
 mod progress;
 mod pull;
@@ -17,6 +15,7 @@ mod stream;
 pub use error::RelayError;
 pub use events::{Event, EventSink, stderr_events};
 pub use idle::IdleStrategy;
+pub use journal::JournalError;
 pub use progress::{Progress, ProgressSnapshot};
 pub use pull::{Pull, PullOptions, PullStats};
 pub use push::{HEADER_ALLOWANCE, Push, PushOptions, PushStats, StartAt, StreamSettings};

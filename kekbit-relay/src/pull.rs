@@ -176,7 +176,7 @@ pub struct PullStats {
 /// # let url = server.url();
 /// # let dir = tempfile::tempdir()?;
 /// # let journal = dir.path().join("orders");
-/// # let mut writer = kekbit_relay::journal_standin::JournalOptions::new()
+/// # let mut writer = kekbit_std::journal::JournalOptions::new()
 /// #     .segment_bytes(1 << 20).max_record_len(1024).open_writer(&journal)?;
 /// # writer.append(b"order 1")?;
 /// # writer.close()?;

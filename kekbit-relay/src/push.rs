@@ -272,7 +272,7 @@ enum FromReader {
 /// # let url = server.url();
 /// # let dir = tempfile::tempdir()?;
 /// # let journal = dir.path().join("orders");
-/// # let mut writer = kekbit_relay::journal_standin::JournalOptions::new()
+/// # let mut writer = kekbit_std::journal::JournalOptions::new()
 /// #     .segment_bytes(1 << 20).max_record_len(1024).open_writer(&journal)?;
 /// # writer.append(b"order 1")?;
 /// # writer.append(b"order 2")?;
@@ -393,16 +393,13 @@ impl Push {
         };
         let dir = o.journal.clone();
         let source = tokio::task::spawn_blocking(move || {
-            source.seek(resume).map_err(|e| {
-                if last.is_some() {
-                    RelayError::StreamAhead {
-                        dir,
-                        stream_end: resume,
-                        source: e,
-                    }
-                } else {
-                    RelayError::Journal(e)
-                }
+            source.seek(resume).map_err(|e| match e {
+                RelayError::Journal(e) if last.is_some() => RelayError::StreamAhead {
+                    dir,
+                    stream_end: resume,
+                    source: e,
+                },
+                e => e,
             })?;
             Ok::<_, RelayError>(source)
         })

@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kekbit_relay::journal_standin::{JournalOptions, JournalReader, Start};
 use kekbit_relay::{Pull, PullOptions, Push, PushOptions, RelayError};
+use kekbit_std::journal::{JournalOptions, JournalReader, Start};
 use nats_fixture::NatsServer;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -37,7 +37,7 @@ fn all_records(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
                 out.push((p, reader.segment_base(), v));
             }
             Ok(None) => break,
-            Err(e) if e.to_string().contains("closed") => break,
+            Err(e) if e.is_end() => break,
             Err(e) => panic!("{e}"),
         }
     }
