@@ -326,7 +326,7 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
     report.section(
         T_RELAY,
         &format!(
-            "kekbit-relay: a journal of {} records of 64 B ({} of 1 KiB) in the disk folder, \
+            "kekbit-relay: a journal of {} records of 64 B ({} of 1 KiB) in `/dev/shm`, \
              pushed and pulled at once (kekbit-relay's defaults: messages of up to 256 KiB, 64 \
              in flight, a file stream) into a replica journal; the clock stops when the \
              replica holds every record. The anchor is the raw async-nats client against the \
@@ -355,7 +355,7 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
 
 fn relay_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, rep: usize) -> Res<()> {
     use kekbit_benches::relay;
-    // One server per repetition, its store on the disk folder.
+    // One server per repetition (its store in a temporary folder).
     let server = nats_fixture::NatsServer::start();
     for (k, len) in RELAY_SIZES.into_iter().enumerate() {
         let n = plan.relay_records[k];
@@ -364,14 +364,14 @@ fn relay_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, rep: usize) -> Res<(
         let raw = relay::raw_publish(&server, &format!("RAW{rep}_{len}"), n.min(200_000), len)?;
         report.add(T_RELAY, RAW_NATS, &col, unit, raw);
         let ours =
-            relay::relay_throughput(&server, &dirs.disk, &format!("RELAY{rep}_{len}"), n, len)?;
+            relay::relay_throughput(&server, &dirs.shm, &format!("RELAY{rep}_{len}"), n, len)?;
         report.add(T_RELAY, "kekbit", &col, unit, ours);
     }
     let h = relay::raw_latency(&server, &format!("RAWLAT{rep}"), 1000, plan.relay_samples)?;
     put_hist(report, T_RELAY_LAT, RAW_NATS_LAT, &h);
     let h = relay::relay_latency(
         &server,
-        &dirs.disk,
+        &dirs.shm,
         &format!("RELAYLAT{rep}"),
         1000,
         plan.relay_samples,
