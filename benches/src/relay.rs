@@ -228,10 +228,10 @@ pub fn relay_latency(
     // Wait for the replica to exist and hold the first record.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut reader = loop {
-        if let Ok(mut r) = JournalReader::open_at(&replica, Start::Beginning) {
-            if let Ok(Some(_)) = r.try_read() {
-                break r;
-            }
+        if let Ok(mut r) = JournalReader::open_at(&replica, Start::Beginning)
+            && let Ok(Some(_)) = r.try_read()
+        {
+            break r;
         }
         if Instant::now() > deadline {
             return Err(fail("the replica did not appear"));

@@ -68,7 +68,7 @@ fn write_records(writer: &mut JournalWriter, from: u64, to: u64, over: Duration)
     let start = Instant::now();
     let mut i = from;
     while i < to {
-        if i % 997 == 0 && i + 4 <= to {
+        if i.is_multiple_of(997) && i + 4 <= to {
             let batch: Vec<Vec<u8>> = (i..i + 4).map(record).collect();
             let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
             writer.append_all(&refs).unwrap();

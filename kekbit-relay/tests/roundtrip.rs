@@ -127,7 +127,7 @@ fn a_million_records_of_mixed_sizes() {
         .unwrap();
     let mut i = 0;
     while i < N {
-        if i % 1009 == 0 && i + 3 <= N {
+        if i.is_multiple_of(1009) && i + 3 <= N {
             let batch: Vec<Vec<u8>> = (i..i + 3).map(|k| record(k, 4096)).collect();
             let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
             writer.append_all(&refs).unwrap();

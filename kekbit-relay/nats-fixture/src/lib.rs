@@ -202,10 +202,10 @@ impl NatsServer {
             let mut ready_tx = Some(ready_tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("Server is ready") {
-                    if let Some(tx) = ready_tx.take() {
-                        let _ = tx.send(());
-                    }
+                if line.contains("Server is ready")
+                    && let Some(tx) = ready_tx.take()
+                {
+                    let _ = tx.send(());
                 }
                 if let Ok(mut log) = log.lock() {
                     log.push(line);
@@ -287,16 +287,15 @@ fn find_or_provision() -> Result<PathBuf, String> {
             None => Err(format!("NATS_SERVER_BIN={} does not run", path.display())),
         };
     }
-    if let Some(path) = std::env::var_os("PATH").and_then(|paths| {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join("nats-server"))
             .find(|p| p.is_file())
-    }) {
-        if let Some((major, minor, _)) = version_of(&path) {
-            if (major, minor) >= MIN_VERSION {
-                return Ok(path);
-            }
-        }
+    });
+    if let Some(path) = on_path
+        && version_of(&path).is_some_and(|(major, minor, _)| (major, minor) >= MIN_VERSION)
+    {
+        return Ok(path);
     }
     provision()
 }
