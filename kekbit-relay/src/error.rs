@@ -125,6 +125,11 @@ pub enum RelayError {
         /// The client's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A thread of the relay failed (a bug, or the machine out of threads).
+    Internal {
+        /// What failed.
+        reason: String,
+    },
     /// An option is out of range.
     Options {
         /// Which, and why.
@@ -226,6 +231,7 @@ impl fmt::Display for RelayError {
             ),
             Self::StreamConfig { stream, reason } => write!(f, "stream {stream}: {reason}"),
             Self::Nats { action, source } => write!(f, "{action}: {source}"),
+            Self::Internal { reason } => write!(f, "internal error: {reason}"),
             Self::Options { reason } => write!(f, "{reason}"),
         }
     }

@@ -335,7 +335,7 @@ impl Push {
         let dir = o.journal.clone();
         let mut source = tokio::task::spawn_blocking(move || Source::open(&dir))
             .await
-            .map_err(|e| RelayError::Options {
+            .map_err(|e| RelayError::Internal {
                 reason: format!("journal thread: {e}"),
             })??;
 
@@ -404,7 +404,7 @@ impl Push {
             Ok::<_, RelayError>(source)
         })
         .await
-        .map_err(|e| RelayError::Options {
+        .map_err(|e| RelayError::Internal {
             reason: format!("journal thread: {e}"),
         })??;
 
@@ -430,7 +430,7 @@ impl Push {
                         &tx,
                     );
                 })
-                .map_err(|e| RelayError::Options {
+                .map_err(|e| RelayError::Internal {
                     reason: format!("cannot start the reading thread: {e}"),
                 })?
         };
@@ -611,7 +611,14 @@ impl Publisher<'_> {
                         }
                     }
                     Some(FromReader::Failed(e)) => return Err(e),
-                    None => reader_done = true,
+                    // The reading thread ends by itself only at a closed
+                    // journal whose end marker is already in the stream.
+                    None if until_closed => reader_done = true,
+                    None => {
+                        return Err(RelayError::Internal {
+                            reason: "the journal-reading thread stopped unexpectedly".into(),
+                        });
+                    }
                 },
             }
         }
