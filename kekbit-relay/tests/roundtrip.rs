@@ -1,7 +1,6 @@
 //! Push a journal to a real nats-server and pull it into a replica.
 
 use std::path::Path;
-use std::time::Duration;
 
 use kekbit_relay::{Pull, PullOptions, Push, PushOptions, RelayError};
 use kekbit_std::journal::{JournalOptions, JournalReader, Start};
@@ -106,8 +105,6 @@ fn push_then_pull_keeps_every_position_and_segment() {
         .unwrap();
     assert_eq!(pull2.records, 0);
     assert_eq!(all_records(&replica).len(), b.len());
-    let _ = Duration::ZERO;
-    let _: Option<RelayError> = None;
 }
 
 /// The volume test: a million records of mixed sizes (0 to 4 KiB,
@@ -159,4 +156,67 @@ fn a_million_records_of_mixed_sizes() {
         a.last().unwrap().1 > 0,
         "the journal spans several segments"
     );
+}
+
+/// `StartAt::Position` seeds an empty stream at a record boundary; on a
+/// stream that holds records it must name where the stream resumes; a new
+/// replica cannot start past position 0; a position that is not a record
+/// boundary is the journal's typed error.
+#[test]
+fn start_positions() {
+    use kekbit_relay::StartAt;
+    let server = NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let mut writer = JournalOptions::new()
+        .segment_bytes(64 << 10)
+        .max_record_len(1024)
+        .open_writer(&source)
+        .unwrap();
+    let positions: Vec<u64> = (0..10u8)
+        .map(|i| writer.append(&[i; 10]).unwrap())
+        .collect();
+    writer.close().unwrap();
+    let rt = runtime();
+    let push = |start| {
+        rt.block_on(
+            Push::new(
+                PushOptions::new(server.url(), "FROM", &source)
+                    .until_closed(true)
+                    .start(start),
+            )
+            .run(),
+        )
+    };
+    match push(StartAt::Position(positions[3] + 8)) {
+        Err(RelayError::Journal(e)) => assert!(
+            e.to_string().contains(&(positions[3] + 8).to_string()),
+            "{e}"
+        ),
+        other => panic!("not a record boundary: {other:?}"),
+    }
+    let stats = push(StartAt::Position(positions[4])).unwrap();
+    assert_eq!((stats.start_position, stats.records), (positions[4], 6));
+    match push(StartAt::Position(positions[2])) {
+        Err(RelayError::StartConflict {
+            requested, resume, ..
+        }) => {
+            assert_eq!((requested, resume), (positions[2], stats.end_position));
+        }
+        other => panic!("a conflicting start: {other:?}"),
+    }
+    // Resuming where the stream ends is fine, and publishes nothing.
+    assert_eq!(
+        push(StartAt::Position(stats.end_position)).unwrap().records,
+        0
+    );
+    let replica = tmp.path().join("replica");
+    match rt.block_on(
+        Pull::new(PullOptions::new(server.url(), "FROM", &replica).until_closed(true)).run(),
+    ) {
+        Err(RelayError::ReplicaStart { first_position, .. }) => {
+            assert_eq!(first_position, positions[4])
+        }
+        other => panic!("a replica starting past 0: {other:?}"),
+    }
 }
