@@ -224,7 +224,7 @@ pub struct RelayPushArgs {
     /// The JetStream stream (created if missing).
     #[arg(long, value_name = "NAME")]
     pub stream: String,
-    /// The subject to publish on [default: kekbit.<stream>].
+    /// The subject to publish on [default: kekbit.STREAM, after --stream].
     #[arg(long, value_name = "S")]
     pub subject: Option<String>,
     /// Start at this journal position when the stream is empty [default:
@@ -270,8 +270,8 @@ pub struct RelayPullArgs {
     pub stream: String,
     /// The replica journal folder (created on the first message if missing).
     pub journal: PathBuf,
-    /// The durable consumer's name [default: kekbit-<host>-<hash of the
-    /// replica's path>].
+    /// The durable consumer's name [default: kekbit-HOST-HASH, from this
+    /// host's name and a hash of the replica's path].
     #[arg(long, value_name = "NAME")]
     pub consumer: Option<String>,
     /// Stop once the source's close is applied (the replica is then closed too).
