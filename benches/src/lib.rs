@@ -2,7 +2,7 @@
 //!
 //! The `compare` binary drives everything; this library holds the pieces it
 //! alternates between: one module per system under test ([`kek`],
-//! [`kek035`], [`peers`], [`ice`], and the key-value stores in [`kv`]), the machine's limits ([`limits`]), the
+//! [`kek035`], [`peers`], [`ice`], the key-value stores in [`kv`], [`relay`]), the machine's limits ([`limits`]), the
 //! workload drivers that are generic over a [`pipe::Sender`] and a
 //! [`pipe::Receiver`] ([`workload`]), and the Markdown report ([`report`]).
 
@@ -13,6 +13,7 @@ pub mod kv;
 pub mod limits;
 pub mod peers;
 pub mod pipe;
+pub mod relay;
 pub mod report;
 pub mod workload;
 

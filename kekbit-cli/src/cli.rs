@@ -40,6 +40,10 @@ pub enum Command {
     /// Stream records from a writer process to reader processes over a fresh
     /// channel and report throughput and one-way latency.
     Demo(DemoArgs),
+    /// Replicate a journal to other machines through a NATS JetStream stream.
+    #[cfg(feature = "relay")]
+    #[command(subcommand)]
+    Relay(RelayCommand),
     /// The demo's writer process (started by `kekbit demo`).
     #[command(hide = true)]
     DemoWriter(DemoWriterArgs),
@@ -175,6 +179,110 @@ pub struct DemoArgs {
     /// Give every record a CRC32C checksum (readers check each one).
     #[arg(long)]
     pub checksums: bool,
+}
+
+/// `kekbit relay`.
+#[cfg(feature = "relay")]
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Tail a journal and publish every record to a JetStream stream,
+    /// exactly once, resuming where the stream left off.
+    Push(RelayPushArgs),
+    /// Feed a stream into a local replica journal, every record at the
+    /// position it has in the source.
+    Pull(RelayPullArgs),
+}
+
+/// How the push waits for new records.
+#[cfg(feature = "relay")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Idle {
+    /// Spin on a core: the lowest latency.
+    Spin,
+    /// Yield the core between polls.
+    Yield,
+    /// Spin, yield, then sleep up to 1 ms.
+    Backoff,
+}
+
+/// Storage of a stream the push creates.
+#[cfg(feature = "relay")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Storage {
+    /// On the server's disk.
+    File,
+    /// In the server's memory (lost when it stops).
+    Memory,
+}
+
+/// `kekbit relay push`.
+#[cfg(feature = "relay")]
+#[derive(Debug, Args)]
+pub struct RelayPushArgs {
+    /// The journal folder to publish.
+    pub journal: PathBuf,
+    /// The NATS server, nats://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The JetStream stream (created if missing).
+    #[arg(long, value_name = "NAME")]
+    pub stream: String,
+    /// The subject to publish on [default: kekbit.STREAM, after --stream].
+    #[arg(long, value_name = "S")]
+    pub subject: Option<String>,
+    /// Start at this journal position when the stream is empty [default:
+    /// the journal's first record]. A stream that holds records always
+    /// resumes after its last one.
+    #[arg(long, value_name = "POSITION")]
+    pub from: Option<u64>,
+    /// The largest message, within the server's max_payload.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256KiB")]
+    pub max_message: u64,
+    /// Messages published and not yet acknowledged, at most.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub in_flight: usize,
+    /// Stop once the journal is closed and the stream says so.
+    #[arg(long)]
+    pub until_closed: bool,
+    /// How to wait for new records.
+    #[arg(long, value_enum, default_value_t = Idle::Backoff)]
+    pub idle: Idle,
+    /// A new stream's duplicate window.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "2m")]
+    pub duplicate_window: Duration,
+    /// A new stream's storage.
+    #[arg(long, value_enum, default_value_t = Storage::File)]
+    pub storage: Storage,
+    /// A new stream's copies in a cluster.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub replicas: usize,
+    /// Print the statistics as one JSON object on standard output at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `kekbit relay pull`.
+#[cfg(feature = "relay")]
+#[derive(Debug, Args)]
+pub struct RelayPullArgs {
+    /// The NATS server, nats://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The JetStream stream to read.
+    #[arg(long, value_name = "NAME")]
+    pub stream: String,
+    /// The replica journal folder (created on the first message if missing).
+    pub journal: PathBuf,
+    /// The durable consumer's name [default: kekbit-HOST-HASH, from this
+    /// host's name and a hash of the replica's path].
+    #[arg(long, value_name = "NAME")]
+    pub consumer: Option<String>,
+    /// Stop once the source's close is applied (the replica is then closed too).
+    #[arg(long)]
+    pub until_closed: bool,
+    /// Print the statistics as one JSON object on standard output at the end.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `kekbit demo-writer` (hidden).

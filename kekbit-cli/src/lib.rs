@@ -27,6 +27,8 @@ pub fn run(cli: cli::Cli) -> CliResult {
         Command::Verify(args) => commands::verify::run(&args),
         Command::Kv(command) => commands::kv::run(&command),
         Command::Demo(args) => commands::demo::run(&args),
+        #[cfg(feature = "relay")]
+        Command::Relay(command) => commands::relay::run(command),
         Command::DemoWriter(args) => commands::demo::run_writer(&args),
         Command::DemoReader(args) => commands::demo::run_reader(&args),
     }

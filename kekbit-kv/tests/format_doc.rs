@@ -7,7 +7,10 @@ fn section() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FORMAT.md");
     let doc = std::fs::read_to_string(path).unwrap();
     let at = doc.find("# kekbit-kv files").expect("the kekbit-kv part");
-    doc[at..].to_string()
+    let part = &doc[at..];
+    // Up to the next part of the document, if any.
+    let end = part[1..].find("\n# ").map_or(part.len(), |i| i + 2);
+    part[..end].to_string()
 }
 
 /// Rows `| decimal offset | size | name | ... |`.

@@ -42,6 +42,12 @@ const T_DURABLE: &str = "Durable writes to disk (64 B)";
 const T_KV: &str = "Key-value store: operations (16 B keys, 100 B values)";
 const T_KV_SYNC: &str = "Key-value store: durable sets (`BlockAndSync`)";
 const T_KV_COST: &str = "Key-value store: reopen, disk and memory";
+const T_RELAY: &str = "Relay through NATS JetStream: push, source to replica complete";
+const T_RELAY_LAT: &str = "Relay through NATS JetStream: latency at 1,000 records/s";
+const RAW_NATS: &str = "async-nats, 1 record per message, 256 in flight";
+const RAW_NATS_LAT: &str = "async-nats, publish to pull-consumer receipt";
+/// Relay records per measurement: (64 B, 1 KiB).
+const RELAY_SIZES: [usize; 2] = [64, 1024];
 
 /// How big and how long.
 #[derive(Debug, Clone)]
@@ -60,6 +66,10 @@ struct Plan {
     kv_keys: u64,
     /// How long each durable key-value measurement runs.
     kv_sync_time: Duration,
+    /// Records per relay throughput measurement, by size (64 B, 1 KiB).
+    relay_records: [u64; 2],
+    /// Records per relay latency measurement (at 1,000/s).
+    relay_samples: u64,
 }
 
 impl Plan {
@@ -76,6 +86,8 @@ impl Plan {
                 samples: 20_000,
                 kv_keys: 20_000,
                 kv_sync_time: Duration::from_millis(100),
+                relay_records: [100_000, 20_000],
+                relay_samples: 500,
             }
         } else {
             Self {
@@ -89,6 +101,8 @@ impl Plan {
                 samples: 100_000,
                 kv_keys: 1_000_000,
                 kv_sync_time: Duration::from_secs(1),
+                relay_records: [2_000_000, 500_000],
+                relay_samples: 5_000,
             }
         }
     }
@@ -243,6 +257,9 @@ fn run(args: &[String]) -> Res<()> {
         if on("kv") {
             context("kv", kv_rep(&mut report, &plan, &dirs, &mut names))?;
         }
+        if on("relay") {
+            context("relay", relay_rep(&mut report, &plan, &dirs, rep))?;
+        }
     }
     let elapsed = started.elapsed();
     let tables = report.markdown();
@@ -325,6 +342,61 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
             plan.group
         ),
     );
+    report.section(
+        T_RELAY,
+        &format!(
+            "kekbit-relay: a journal of {} records of 64 B ({} of 1 KiB) in `/dev/shm`, \
+             pushed and pulled at once (kekbit-relay's defaults: messages of up to 256 KiB, 64 \
+             in flight, a file stream) into a replica journal; the clock stops when the \
+             replica holds every record. The anchor is the raw async-nats client against the \
+             same nats-server {}: one record per JetStream message, 256 publishes in flight, \
+             a file stream, until the last ack. Cells: records/s · payload GB/s.",
+            plan.relay_records[0],
+            plan.relay_records[1],
+            nats_fixture::server_version()
+        ),
+    );
+    report.section(
+        T_RELAY_LAT,
+        &format!(
+            "{} records of 64 B at 1,000 records/s. kekbit-relay: from the source append to \
+             the record being readable in the replica journal (the push polls the source \
+             with `IdleStrategy::Yield`; a reader thread on the replica yields too). \
+             async-nats: from a JetStream publish to its receipt by a pull consumer. \
+             CLOCK_MONOTONIC timestamps in the records. Lower is better.",
+            plan.relay_samples
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Relay through NATS JetStream
+
+fn relay_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, rep: usize) -> Res<()> {
+    use kekbit_benches::relay;
+    // One server per repetition (its store in a temporary folder).
+    let server = nats_fixture::NatsServer::start();
+    for (k, len) in RELAY_SIZES.into_iter().enumerate() {
+        let n = plan.relay_records[k];
+        let col = size_name(len);
+        let unit = Unit::Records { bytes: len };
+        let raw = relay::raw_publish(&server, &format!("RAW{rep}_{len}"), n.min(200_000), len)?;
+        report.add(T_RELAY, RAW_NATS, &col, unit, raw);
+        let ours =
+            relay::relay_throughput(&server, &dirs.shm, &format!("RELAY{rep}_{len}"), n, len)?;
+        report.add(T_RELAY, "kekbit", &col, unit, ours);
+    }
+    let h = relay::raw_latency(&server, &format!("RAWLAT{rep}"), 1000, plan.relay_samples)?;
+    put_hist(report, T_RELAY_LAT, RAW_NATS_LAT, &h);
+    let h = relay::relay_latency(
+        &server,
+        &dirs.shm,
+        &format!("RELAYLAT{rep}"),
+        1000,
+        plan.relay_samples,
+    )?;
+    put_hist(report, T_RELAY_LAT, "kekbit", &h);
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -1276,6 +1348,36 @@ fn targets(report: &Report) -> String {
                 format!("{k:.0} ns"),
                 Some(k < 1000.0),
             );
+        }
+    }
+    if let Some(t) = report.get(T_RELAY) {
+        for (len, factor) in [(64, 10.0), (1024, 3.0)] {
+            let col = size_name(len);
+            if let (Some(k), Some(raw)) = (t.median("kekbit", &col), t.median(RAW_NATS, &col)) {
+                line(
+                    &format!(
+                        "relay push {col}, source to replica ≥ {factor}× async-nats records/s"
+                    ),
+                    format!(
+                        "{:.0} k/s vs {:.0} k/s = {:.2}×",
+                        k / 1e3,
+                        raw / 1e3,
+                        k / raw
+                    ),
+                    Some(k >= factor * raw),
+                );
+            }
+        }
+    }
+    if let Some(t) = report.get(T_RELAY_LAT) {
+        for q in ["p50", "p99"] {
+            if let (Some(k), Some(raw)) = (t.median("kekbit", q), t.median(RAW_NATS_LAT, q)) {
+                line(
+                    &format!("relay latency {q} at 1,000/s ≤ 1.2× async-nats publish-to-receive"),
+                    format!("{:.0} µs vs {:.0} µs = {:.2}×", k / 1e3, raw / 1e3, k / raw),
+                    Some(k <= 1.2 * raw),
+                );
+            }
         }
     }
     out.push('\n');

@@ -119,7 +119,7 @@ fn config(args: &WriteArgs) -> CliResult<ChannelConfig> {
 /// turn detection off).
 fn timeout_ticks(timeout: Duration) -> (u64, TickUnit) {
     let nanos = timeout.as_nanos();
-    if nanos % 1_000_000 == 0 {
+    if nanos.is_multiple_of(1_000_000) {
         let ticks = u64::try_from(nanos / 1_000_000).unwrap_or(u64::MAX);
         (ticks, TickUnit::Millis)
     } else {

@@ -1,0 +1,222 @@
+//! Push a journal to a real nats-server and pull it into a replica.
+
+use std::path::Path;
+
+use kekbit_relay::{Pull, PullOptions, Push, PushOptions, RelayError};
+use kekbit_std::journal::{JournalOptions, JournalReader, Start};
+use nats_fixture::NatsServer;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Deterministic mixed sizes: mostly small, some up to `max`.
+fn record(i: u64, max: usize) -> Vec<u8> {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x >> 29;
+    let len = match x % 16 {
+        0 => (x >> 8) as usize % (max + 1),
+        1 => 0,
+        _ => (x >> 8) as usize % 100,
+    };
+    (0..len).map(|k| (i as usize + k) as u8).collect()
+}
+
+fn all_records(dir: &Path) -> Vec<(u64, u64, Vec<u8>)> {
+    let mut reader = JournalReader::open_at(dir, Start::Beginning).unwrap();
+    let mut out = Vec::new();
+    loop {
+        match reader.try_read() {
+            Ok(Some(r)) => {
+                let (p, v) = (r.position, r.payload.to_vec());
+                out.push((p, reader.segment_base(), v));
+            }
+            Ok(None) => break,
+            Err(e) if e.is_end() => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn push_then_pull_keeps_every_position_and_segment() {
+    let server = NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let replica = tmp.path().join("replica");
+    let mut writer = JournalOptions::new()
+        .segment_bytes(64 << 10)
+        .max_record_len(4096)
+        .open_writer(&source)
+        .unwrap();
+    for i in 0..20_000u64 {
+        if i % 1000 == 500 {
+            let batch: Vec<Vec<u8>> = (0..5).map(|k| record(i * 10 + k, 4096)).collect();
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            writer.append_all(&refs).unwrap();
+        } else {
+            writer.append(&record(i, 4096)).unwrap();
+        }
+        if i == 7000 {
+            writer.roll().unwrap();
+        }
+    }
+    writer.close().unwrap();
+
+    let rt = runtime();
+    let push = rt
+        .block_on(
+            Push::new(
+                PushOptions::new(server.url(), "RT", &source)
+                    .until_closed(true)
+                    .max_message_bytes(16 << 10),
+            )
+            .run(),
+        )
+        .unwrap();
+    assert_eq!(push.records, 20_000 - 20 + 100);
+    let pull = rt
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run(),
+        )
+        .unwrap();
+    assert_eq!(pull.records, push.records);
+    assert!(pull.closed);
+    let (a, b) = (all_records(&source), all_records(&replica));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "position, segment base and bytes");
+    }
+
+    // Running both again does nothing: the stream and the replica are complete.
+    let push2 = rt
+        .block_on(Push::new(PushOptions::new(server.url(), "RT", &source).until_closed(true)).run())
+        .unwrap();
+    assert_eq!(push2.records, 0);
+    let pull2 = rt
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "RT", &replica).until_closed(true)).run(),
+        )
+        .unwrap();
+    assert_eq!(pull2.records, 0);
+    assert_eq!(all_records(&replica).len(), b.len());
+}
+
+/// The volume test: a million records of mixed sizes (0 to 4 KiB,
+/// batches, several segments) pushed and pulled at once; the replica
+/// matches the source record for record, position for position.
+#[test]
+fn a_million_records_of_mixed_sizes() {
+    const N: u64 = 1_000_000;
+    let server = NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let replica = tmp.path().join("replica");
+    let mut writer = JournalOptions::new()
+        .segment_bytes(16 << 20)
+        .max_record_len(4096)
+        .open_writer(&source)
+        .unwrap();
+    let mut i = 0;
+    while i < N {
+        if i.is_multiple_of(1009) && i + 3 <= N {
+            let batch: Vec<Vec<u8>> = (i..i + 3).map(|k| record(k, 4096)).collect();
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            writer.append_all(&refs).unwrap();
+            i += 3;
+        } else {
+            writer.append(&record(i, 4096)).unwrap();
+            i += 1;
+        }
+    }
+    writer.close().unwrap();
+
+    let rt = runtime();
+    let url = server.url();
+    let (push, pull) = rt.block_on(async {
+        let push = tokio::spawn(
+            Push::new(PushOptions::new(&url, "MILLION", &source).until_closed(true)).run(),
+        );
+        let pull = tokio::spawn(
+            Pull::new(PullOptions::new(&url, "MILLION", &replica).until_closed(true)).run(),
+        );
+        (push.await.unwrap().unwrap(), pull.await.unwrap().unwrap())
+    });
+    assert_eq!(push.records, N);
+    assert_eq!(pull.records, N);
+    let (a, b) = (all_records(&source), all_records(&replica));
+    assert_eq!(a.len() as u64, N);
+    assert!(a == b, "the replica differs from the source");
+    assert!(
+        a.last().unwrap().1 > 0,
+        "the journal spans several segments"
+    );
+}
+
+/// `StartAt::Position` seeds an empty stream at a record boundary; on a
+/// stream that holds records it must name where the stream resumes; a new
+/// replica cannot start past position 0; a position that is not a record
+/// boundary is the journal's typed error.
+#[test]
+fn start_positions() {
+    use kekbit_relay::StartAt;
+    let server = NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let mut writer = JournalOptions::new()
+        .segment_bytes(64 << 10)
+        .max_record_len(1024)
+        .open_writer(&source)
+        .unwrap();
+    let positions: Vec<u64> = (0..10u8)
+        .map(|i| writer.append(&[i; 10]).unwrap())
+        .collect();
+    writer.close().unwrap();
+    let rt = runtime();
+    let push = |start| {
+        rt.block_on(
+            Push::new(
+                PushOptions::new(server.url(), "FROM", &source)
+                    .until_closed(true)
+                    .start(start),
+            )
+            .run(),
+        )
+    };
+    match push(StartAt::Position(positions[3] + 8)) {
+        Err(RelayError::Journal(e)) => assert!(
+            e.to_string().contains(&(positions[3] + 8).to_string()),
+            "{e}"
+        ),
+        other => panic!("not a record boundary: {other:?}"),
+    }
+    let stats = push(StartAt::Position(positions[4])).unwrap();
+    assert_eq!((stats.start_position, stats.records), (positions[4], 6));
+    match push(StartAt::Position(positions[2])) {
+        Err(RelayError::StartConflict {
+            requested, resume, ..
+        }) => {
+            assert_eq!((requested, resume), (positions[2], stats.end_position));
+        }
+        other => panic!("a conflicting start: {other:?}"),
+    }
+    // Resuming where the stream ends is fine, and publishes nothing.
+    assert_eq!(
+        push(StartAt::Position(stats.end_position)).unwrap().records,
+        0
+    );
+    let replica = tmp.path().join("replica");
+    match rt.block_on(
+        Pull::new(PullOptions::new(server.url(), "FROM", &replica).until_closed(true)).run(),
+    ) {
+        Err(RelayError::ReplicaStart { first_position, .. }) => {
+            assert_eq!(first_position, positions[4])
+        }
+        other => panic!("a replica starting past 0: {other:?}"),
+    }
+}
