@@ -103,14 +103,6 @@ pub enum RelayError {
         /// The position read.
         found: u64,
     },
-    /// A new replica would start at `first_position`, but a new journal
-    /// starts at 0.
-    ReplicaStart {
-        /// The replica journal.
-        dir: PathBuf,
-        /// The stream's first position.
-        first_position: u64,
-    },
     /// The stream exists but is not fit for the relay.
     StreamConfig {
         /// The stream.
@@ -218,15 +210,6 @@ impl fmt::Display for RelayError {
             } => write!(
                 f,
                 "{}: expected a record at position {expected}, found one at {found}",
-                dir.display()
-            ),
-            Self::ReplicaStart {
-                dir,
-                first_position,
-            } => write!(
-                f,
-                "{}: the stream starts at position {first_position}, but a new replica journal \
-                 starts at 0",
                 dir.display()
             ),
             Self::StreamConfig { stream, reason } => write!(f, "stream {stream}: {reason}"),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use kekbit_relay::{Pull, PullOptions, Push, PushOptions, RelayError};
-use kekbit_std::journal::{JournalOptions, JournalReader, Start};
+use kekbit_std::journal::{JournalOptions, JournalReader, SegmentState, Start, segments};
 use nats_fixture::NatsServer;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -160,7 +160,7 @@ fn a_million_records_of_mixed_sizes() {
 
 /// `StartAt::Position` seeds an empty stream at a record boundary; on a
 /// stream that holds records it must name where the stream resumes; a new
-/// replica cannot start past position 0; a position that is not a record
+/// replica starts where the stream does; a position that is not a record
 /// boundary is the journal's typed error.
 #[test]
 fn start_positions() {
@@ -210,13 +210,151 @@ fn start_positions() {
         push(StartAt::Position(stats.end_position)).unwrap().records,
         0
     );
+    // A new replica starts where the stream does: same positions.
     let replica = tmp.path().join("replica");
-    match rt.block_on(
-        Pull::new(PullOptions::new(server.url(), "FROM", &replica).until_closed(true)).run(),
-    ) {
-        Err(RelayError::ReplicaStart { first_position, .. }) => {
-            assert_eq!(first_position, positions[4])
-        }
-        other => panic!("a replica starting past 0: {other:?}"),
+    let pulled = rt
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "FROM", &replica).until_closed(true)).run(),
+        )
+        .unwrap();
+    assert_eq!((pulled.records, pulled.closed), (6, true));
+    // Same positions and bytes; the replica's first segment starts at the
+    // stream's first record, inside the source's first segment.
+    let copied: Vec<_> = all_records(&replica)
+        .into_iter()
+        .map(|(p, _, r)| (p, r))
+        .collect();
+    let expected: Vec<_> = all_records(&source)
+        .into_iter()
+        .skip(4)
+        .map(|(p, _, r)| (p, r))
+        .collect();
+    assert_eq!(copied, expected);
+    assert_eq!(segment_bases(&replica), [positions[4]]);
+    assert!(matches!(
+        JournalReader::open_at(&replica, Start::Position(positions[3])),
+        Err(kekbit_std::journal::JournalError::BehindRetention { first_available, .. })
+            if first_available == positions[4]
+    ));
+}
+
+/// The bases of a journal's segments.
+fn segment_bases(dir: &Path) -> Vec<u64> {
+    segments(dir).unwrap().iter().map(|s| s.base).collect()
+}
+
+fn segment_list(dir: &Path) -> Vec<(u64, u64, SegmentState)> {
+    segments(dir)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.base, s.end, s.state))
+        .collect()
+}
+
+/// A source whose retention dropped its first segments: the replica starts
+/// at the source's first retained position, with the same segments.
+#[test]
+fn a_source_that_starts_past_zero_is_replicated_at_its_positions() {
+    let server = NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let replica = tmp.path().join("replica");
+    let mut writer = JournalOptions::new()
+        .segment_bytes(16 << 10)
+        .max_record_len(1024)
+        .open_writer(&source)
+        .unwrap();
+    for i in 0..3000u64 {
+        writer.append(&record(i, 1024)).unwrap();
     }
+    let bases = segment_bases(&source);
+    assert!(bases.len() > 4);
+    writer.truncate_before(bases[3]).unwrap();
+    writer.close().unwrap();
+    assert_eq!(segment_bases(&source)[0], bases[3]);
+
+    let rt = runtime();
+    rt.block_on(
+        Push::new(PushOptions::new(server.url(), "LATE", &source).until_closed(true)).run(),
+    )
+    .unwrap();
+    let pulled = rt
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "LATE", &replica).until_closed(true)).run(),
+        )
+        .unwrap();
+    assert!(pulled.closed);
+    assert_eq!(all_records(&replica), all_records(&source));
+    assert_eq!(segment_list(&replica), segment_list(&source));
+}
+
+/// A puller stopped cleanly and started again, several times, mid-segment:
+/// the replica resumes its open segment each time, so its segments end up
+/// exactly the source's (before `leave_open`, each stop sealed the replica
+/// and the restart began a segment of its own).
+#[test]
+fn a_puller_stopped_and_restarted_keeps_the_sources_segment_boundaries() {
+    let server = NatsServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let replica = tmp.path().join("replica");
+    let mut writer = JournalOptions::new()
+        .segment_bytes(64 << 10)
+        .max_record_len(4096)
+        .open_writer(&source)
+        .unwrap();
+    for i in 0..20_000u64 {
+        writer.append(&record(i, 4096)).unwrap();
+    }
+    let end = writer.end_position();
+    writer.close().unwrap();
+    let source_bases = segment_bases(&source);
+    assert!(source_bases.len() > 8);
+
+    let rt = runtime();
+    rt.block_on(
+        Push::new(
+            PushOptions::new(server.url(), "STOPS", &source)
+                .until_closed(true)
+                .max_message_bytes(8 << 10),
+        )
+        .run(),
+    )
+    .unwrap();
+    let mut stopped_at = Vec::new();
+    for k in 1..=6u64 {
+        let pull = Pull::new(PullOptions::new(server.url(), "STOPS", &replica));
+        let progress = pull.progress();
+        let target = end * k / 7;
+        let stats = rt
+            .block_on(pull.run_until(async move {
+                while progress.snapshot().position < target {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }))
+            .unwrap();
+        assert!(!stats.closed);
+        stopped_at.push(stats.end_position);
+        // Every boundary so far is one of the source's, and the last
+        // segment is left open, not sealed.
+        let now = segment_list(&replica);
+        assert!(
+            now.iter().all(|(base, ..)| source_bases.contains(base)),
+            "stop {k} at {}: {now:?}",
+            stats.end_position
+        );
+        assert_eq!(now.last().unwrap().2, SegmentState::Open);
+    }
+    assert!(
+        stopped_at.iter().any(|p| !source_bases.contains(p)),
+        "some stops fell inside a segment: {stopped_at:?}"
+    );
+    let last = rt
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "STOPS", &replica).until_closed(true)).run(),
+        )
+        .unwrap();
+    assert!(last.closed);
+    assert_eq!(segment_list(&replica), segment_list(&source));
+    assert!(all_records(&replica) == all_records(&source));
 }
