@@ -21,13 +21,17 @@ pub enum RelayError {
     },
     /// The journal (source or replica) failed.
     Journal(JournalError),
-    /// The source journal allows records larger than one message can carry
-    /// on this server.
+    /// A record of the source is larger than one message can carry on this
+    /// server. The push stops at it, after every record before it is
+    /// acknowledged and nothing of it was published: raise the server's
+    /// `max_payload` and push again, and it resumes at this record.
     RecordTooLarge {
         /// The source journal.
         dir: PathBuf,
-        /// The longest record the journal allows.
-        max_record_len: u32,
+        /// The record's position.
+        position: u64,
+        /// Its length in bytes.
+        len: usize,
         /// The server's `max_payload`.
         max_payload: usize,
         /// The longest record a message of `max_payload` can carry.
@@ -138,15 +142,16 @@ impl fmt::Display for RelayError {
             Self::Journal(e) => write!(f, "{e}"),
             Self::RecordTooLarge {
                 dir,
-                max_record_len,
+                position,
+                len,
                 max_payload,
                 largest_record,
             } => write!(
                 f,
-                "{}: the journal allows records of up to {max_record_len} bytes, but the server's \
+                "{}: the record at position {position} is {len} bytes, but the server's \
                  max_payload is {max_payload} bytes, so a message carries records of at most \
-                 {largest_record} bytes; lower the journal's max record length or raise the \
-                 server's max_payload",
+                 {largest_record} bytes; every record before it is in the stream: raise the \
+                 server's max_payload and push again to resume at it",
                 dir.display()
             ),
             Self::ForeignStream {

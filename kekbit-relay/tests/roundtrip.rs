@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
-use kekbit_relay::{Pull, PullOptions, Push, PushOptions, RelayError};
+use kekbit_relay::message::{FRAME_HEADER, HEADER_LEN, Message};
+use kekbit_relay::{HEADER_ALLOWANCE, Pull, PullOptions, Push, PushOptions, RelayError};
 use kekbit_std::journal::{JournalOptions, JournalReader, SegmentState, Start, segments};
-use nats_fixture::NatsServer;
+use nats_fixture::{NatsServer, ServerOptions};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -357,4 +358,109 @@ fn a_puller_stopped_and_restarted_keeps_the_sources_segment_boundaries() {
     assert!(last.closed);
     assert_eq!(segment_list(&replica), segment_list(&source));
     assert!(all_records(&replica) == all_records(&source));
+}
+
+/// The stream's last message: (its sequence, its first position, its end).
+fn stream_tail(server: &NatsServer, stream: &str) -> (u64, u64, u64) {
+    let rt = runtime();
+    rt.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut s = js.get_stream(stream).await.unwrap();
+        let last = s.info().await.unwrap().state.last_sequence;
+        let raw = s.get_raw_message(last).await.unwrap();
+        let m = Message::parse(&raw.payload).unwrap();
+        (last, m.header().first_position, m.end_position())
+    })
+}
+
+/// A journal made with default options (records up to 64 MiB) relays
+/// whatever it holds that fits a message, up to the longest record a
+/// message carries (behind a batch marker, too); a record one byte longer
+/// stops the push with both numbers, after every record before it is in
+/// the stream and with nothing of it published; raising `max_payload` lets
+/// the next push resume at that record.
+#[test]
+fn a_default_journal_relays_until_a_record_too_large_for_the_server() {
+    const MAX_PAYLOAD: usize = 64 << 10;
+    // What a message of MAX_PAYLOAD carries: its header, a batch marker
+    // and one record's frame.
+    let largest = (MAX_PAYLOAD - HEADER_ALLOWANCE - HEADER_LEN - 8 - FRAME_HEADER) / 8 * 8;
+    let mut server = NatsServer::start_with(ServerOptions {
+        max_payload: Some(u32::try_from(MAX_PAYLOAD).unwrap()),
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let source = tmp.path().join("source");
+    let replica = tmp.path().join("replica");
+    let mut writer = JournalOptions::new().open_writer(&source).unwrap();
+    for i in 0..250u64 {
+        writer.append(&record(i, 4096)).unwrap();
+    }
+    // Exactly the longest, alone and behind a batch marker.
+    writer.append(&vec![5; largest]).unwrap();
+    writer.append_all(&[&vec![6; largest][..]]).unwrap();
+    for i in 250..500u64 {
+        writer.append(&record(i, 4096)).unwrap();
+    }
+    let big = writer.append(&vec![7; largest + 1]).unwrap();
+    for i in 500..600u64 {
+        writer.append(&record(i, 4096)).unwrap();
+    }
+    writer.close().unwrap();
+
+    let rt = runtime();
+    let url = server.url(); // the same after a restart
+    let push = || {
+        rt.block_on(
+            Push::new(
+                PushOptions::new(&url, "BIG", &source)
+                    .until_closed(true)
+                    .max_message_bytes(16 << 10),
+            )
+            .run(),
+        )
+    };
+    let mut first_sequence = None;
+    for attempt in 0..2 {
+        match push() {
+            Err(RelayError::RecordTooLarge {
+                position,
+                len,
+                max_payload,
+                largest_record,
+                ..
+            }) => {
+                assert_eq!(
+                    (position, len, max_payload, largest_record),
+                    (big, largest + 1, MAX_PAYLOAD, largest)
+                );
+            }
+            other => panic!("attempt {attempt}: {other:?}"),
+        }
+        let err = push().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{} bytes", largest + 1)) && err.contains("65536"),
+            "{err}"
+        );
+        // The stream ends right before the record, and the second attempt
+        // published nothing again.
+        let (sequence, _, stream_end) = stream_tail(&server, "BIG");
+        assert_eq!(stream_end, big);
+        assert_eq!(*first_sequence.get_or_insert(sequence), sequence);
+    }
+    server.restart_with(ServerOptions {
+        max_payload: Some(1 << 20),
+        ..Default::default()
+    });
+    let stats = push().unwrap();
+    assert_eq!((stats.start_position, stats.records), (big, 101));
+    let pulled = rt
+        .block_on(
+            Pull::new(PullOptions::new(server.url(), "BIG", &replica).until_closed(true)).run(),
+        )
+        .unwrap();
+    assert_eq!(pulled.records, 603);
+    assert_eq!(all_records(&replica), all_records(&source));
+    assert_eq!(segment_list(&replica), segment_list(&source));
 }
