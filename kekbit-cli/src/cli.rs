@@ -81,10 +81,10 @@ pub struct WriteArgs {
           conflicts_with = "journal")]
     pub capacity: u64,
     /// Journals: the record area of each new segment (a multiple of 8); the
-    /// writer rolls to a new segment when a record does not fit.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB",
-          conflicts_with = "path")]
-    pub segment_size: u64,
+    /// writer rolls to a new segment when a record does not fit [default:
+    /// the journal's last segment's, or 64MiB for a new journal].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "path")]
+    pub segment_size: Option<u64>,
     /// The longest record allowed [default: the largest the capacity, or a
     /// journal's segment size, holds].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
@@ -635,7 +635,7 @@ mod tests {
         };
         assert_eq!(w.journal.as_deref(), Some(std::path::Path::new("j")));
         assert!(w.path.is_none());
-        assert_eq!(w.segment_size, 4096);
+        assert_eq!(w.segment_size, Some(4096));
         assert_eq!(w.max_record, Some(100));
         assert_eq!(w.timeout, Duration::from_micros(1500));
         assert!(w.no_checksums && !w.checksums);
@@ -646,8 +646,8 @@ mod tests {
         assert_eq!(w.retain_age, Some(Duration::from_secs(120)));
         assert!(w.parents);
 
-        // Defaults: 64 MiB segments; the last of --checksums and
-        // --no-checksums wins.
+        // Defaults: the segment size is the journal's (decided when it is
+        // opened); the last of --checksums and --no-checksums wins.
         let cli = Cli::try_parse_from([
             "kekbit",
             "write",
@@ -660,7 +660,7 @@ mod tests {
         let Command::Write(w) = cli.command else {
             panic!("not write")
         };
-        assert_eq!(w.segment_size, 64 << 20);
+        assert_eq!(w.segment_size, None);
         assert!(w.checksums && !w.no_checksums);
         assert_eq!(w.sync, SyncPolicy::Durability(Durability::None));
 

@@ -1501,21 +1501,17 @@ fn journal_write_then_cat_info_verify_across_rolls() {
         );
     }
 
-    // Writing again continues the journal, in a new segment.
-    write_journal(
-        &dir,
-        numbered(2000, 10).as_bytes(),
-        &["--segment-size", "1KiB"],
-    );
+    // Writing again continues the journal, in a new segment of the size
+    // its segments have.
+    write_journal(&dir, numbered(2000, 10).as_bytes(), &[]);
     let all = cat_lines(&dir);
     assert_eq!(all.len(), 2010);
     assert_eq!(all[..2000], expected[..]);
     assert_eq!(all[2009], "record number 0000002009");
     let again = info_json(&dir);
-    assert_eq!(
-        again["segments"].as_array().unwrap().len(),
-        segments.len() + 1
-    );
+    let again = again["segments"].as_array().unwrap();
+    assert_eq!(again.len(), segments.len() + 1);
+    assert_eq!(again.last().unwrap()["capacity_bytes"], 1024);
     run(&[OsStr::new("verify"), arg(&dir)]).assert_ok("verify after a second write");
 }
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use kekbit_nostd::{ChannelConfig, Header, TickUnit, WriteError};
 use kekbit_std::journal::{
-    JournalError, JournalOptions, JournalWriter, LOCK_FILE_NAME, Retention, parse_segment_file_name,
+    DEFAULT_SEGMENT_BYTES, JournalError, JournalOptions, JournalWriter, LOCK_FILE_NAME, Retention,
+    parse_segment_file_name,
 };
-use kekbit_std::{ChannelError, Durability, ShmWriter, WriterOptions};
+use kekbit_std::{ChannelError, Durability, ShmReader, ShmWriter, WriterOptions};
 
 use crate::cli::{Framing, SyncPolicy, WriteArgs};
 use crate::error::{CliError, CliResult};
@@ -205,12 +206,14 @@ fn run_journal(dir: &Path, args: &WriteArgs) -> CliResult {
 /// writer up.
 fn journal_options(dir: &Path, args: &WriteArgs) -> CliResult<(JournalOptions, Option<u64>)> {
     let usage = |what: String| CliError::Usage(format!("{}: {what}", dir.display()));
-    let segment_bytes = u32::try_from(args.segment_size).map_err(|_| {
-        usage(format!(
-            "--segment-size {} is too large: a segment holds at most 4 GiB of records",
-            args.segment_size
-        ))
-    })?;
+    let segment_bytes = match args.segment_size {
+        Some(size) => u32::try_from(size).map_err(|_| {
+            usage(format!(
+                "--segment-size {size} is too large: a segment holds at most 4 GiB of records"
+            ))
+        })?,
+        None => last_segment_capacity(dir).unwrap_or(DEFAULT_SEGMENT_BYTES),
+    };
     // Journals time in whole milliseconds: round up, so a short timeout
     // never becomes 0 (which would turn detection off).
     let timeout_ms = args.timeout.as_nanos().div_ceil(1_000_000);
@@ -248,6 +251,21 @@ fn journal_options(dir: &Path, args: &WriteArgs) -> CliResult<(JournalOptions, O
         SyncPolicy::Interval(interval) => options = options.flush_every(Some(interval), None),
     }
     Ok((options, sync_every))
+}
+
+/// The record area of the last segment of the journal in `dir`, if there
+/// is one that opens: a journal goes on with the segment size it has.
+fn last_segment_capacity(dir: &Path) -> Option<u32> {
+    let last = fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let base = parse_segment_file_name(entry.file_name().to_str()?)?;
+            Some((base, entry.path()))
+        })
+        .max_by_key(|&(base, _)| base)?;
+    let channel = ShmReader::open(&last.1).ok()?;
+    Some(channel.header().capacity_bytes)
 }
 
 /// Refuses what `--journal DIR` should not turn into a journal: a file, a
