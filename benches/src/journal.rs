@@ -68,8 +68,9 @@ pub struct Plan {
     pub commit_segment: u32,
     /// How long each commit measurement runs.
     pub commit_time: Duration,
-    /// Pause after opening a journal, so its background thread has made the
-    /// next segment, as it has in a long-running writer.
+    /// Pause after a journal's background thread has made (allocated) its
+    /// next segment, for the last of its pre-faulting, before the first
+    /// append.
     pub settle: Duration,
 }
 
@@ -91,8 +92,8 @@ impl Plan {
                 roll_segment: 64 << 20,
                 small_segment: Some(1 << 20),
                 commit_segment: 16 << 20,
-                commit_time: Duration::from_secs(1),
-                settle: Duration::from_millis(300),
+                commit_time: Duration::from_millis(500),
+                settle: Duration::from_millis(50),
             }
         }
     }
