@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use kekbit_benches::journal;
 use kekbit_benches::kek::{self, ChannelFile, KekRx, Remove};
 use kekbit_benches::kek035::Channel035;
 use kekbit_benches::limits::{self, Line, Memory};
@@ -175,7 +176,8 @@ impl std::fmt::Display for Usage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
             "usage: compare [--quick] [--verbose] [--reps N] \
-             [--only threads,processes,latency,fanout,durable,kv] [--disk-dir DIR] [--write-markdown FILE]",
+             [--only threads,processes,latency,fanout,durable,journal,kv,relay] \
+             [--disk-dir DIR] [--write-markdown FILE]",
         )
     }
 }
@@ -222,6 +224,8 @@ fn run(args: &[String]) -> Res<()> {
     let mut report = Report::default();
     report.verbose = verbose;
     declare(&mut report, &plan, &disk_fs);
+    let journal_plan = journal::Plan::new(plan.quick);
+    journal::declare(&mut report, &journal_plan, &disk_fs);
     declare_kv(&mut report, &plan, &disk_fs);
     let mut names = Names(0);
     for rep in 0..plan.reps {
@@ -254,6 +258,10 @@ fn run(args: &[String]) -> Res<()> {
                 durable_rep(&mut report, &plan, &dirs, &mut names),
             )?;
         }
+        if on("journal") {
+            let done = journal::rep(&mut report, &journal_plan, &dirs.shm, &dirs.disk);
+            context("journal", done)?;
+        }
         if on("kv") {
             context("kv", kv_rep(&mut report, &plan, &dirs, &mut names))?;
         }
@@ -263,7 +271,8 @@ fn run(args: &[String]) -> Res<()> {
     }
     let elapsed = started.elapsed();
     let tables = report.markdown();
-    let targets = targets(&report);
+    let mut targets = targets(&report);
+    journal_targets(&mut targets, &report, &journal_plan);
     println!("{tables}{targets}");
     eprintln!("done in {:.1} s", elapsed.as_secs_f64());
     if let Some(path) = markdown {
@@ -1272,6 +1281,24 @@ fn report_kv_data(report: &Report) -> Option<f64> {
     let note = &report.get(T_KV)?.note;
     let mb = note.split(" MB of data").next()?.rsplit('(').next()?;
     mb.parse::<f64>().ok().map(|m| m * 1e6)
+}
+
+/// Appends the journal's rows to the targets table `targets` (which ends
+/// in a blank line).
+fn journal_targets(targets: &mut String, report: &Report, plan: &journal::Plan) {
+    let rows = journal::targets(report, plan);
+    let blank = targets.trim_end().len();
+    targets.truncate(blank);
+    targets.push('\n');
+    for (target, measured, met) in rows {
+        let met = match met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        targets.push_str(&format!("| {target} | {measured} | {met} |\n"));
+    }
+    targets.push('\n');
 }
 
 fn targets(report: &Report) -> String {
