@@ -428,7 +428,9 @@ impl std::error::Error for BatchError {
 }
 
 /// A handler that remembers how long the record it encoded was, so a batch
-/// can account for it.
+/// can account for it. It must forward every method of [`Handler`] that has
+/// a default: a handler whose own method it hid would silently lose it
+/// (`ShmBatch::write_with`'s example checks a `SequenceHandler`'s numbers).
 struct Measured<'h, H: ?Sized> {
     inner: &'h mut H,
     len: usize,
