@@ -334,6 +334,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     }
 
     /// Decodes and bounds-checks the commit word at `position`.
+    #[inline(always)]
     fn record_at(&self, position: u32) -> Result<Next, ReadError> {
         let capacity = self.header.capacity_bytes;
         let word = self.load_commit(position);
