@@ -232,35 +232,49 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     /// assert_eq!(reader.try_read(), Err(ReadError::Closed));
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
+    #[inline(always)]
     pub fn try_read(&mut self) -> Result<Option<&'a [u8]>, ReadError> {
-        let mut position = self.position;
-        let (len, next) = match self.record_at(position)? {
-            Next::Empty => return Ok(None),
-            Next::Record { len, next } => (len, next),
-            Next::Batch { span, next } => {
-                // Step inside: the marker is a boundary of its own.
-                self.batch_start = position;
-                self.batch_end = next + span;
-                self.batch_read = 0;
-                self.prefetched = next;
-                self.position = next;
-                self.run_ahead();
-                position = next;
-                match self.record_at(position)? {
-                    Next::Empty => return Ok(None),
-                    Next::Record { len, next } => (len, next),
-                    Next::Batch { span, .. } => {
-                        let corruption = Corruption::BadCommitWord {
-                            word: COMMIT_BATCH_TAG | span,
-                        };
-                        return Err(ReadError::Corrupt {
-                            position,
-                            corruption,
-                        });
-                    }
-                }
-            }
-        };
+        // Kept small so that it inlines into the caller's loop: the rare
+        // steps (entering a batch, checksums, damage) are calls.
+        let position = self.position;
+        match self.record_at(position)? {
+            Next::Record { len, next } => self.take(position, len, next),
+            Next::Empty => Ok(None),
+            Next::Batch { span, next } => self.enter_batch(position, span, next),
+        }
+    }
+
+    /// Steps inside the batch whose marker is at `marker` (a boundary of its
+    /// own), then reads its first record, at `first`.
+    #[inline(never)]
+    fn enter_batch(
+        &mut self,
+        marker: u32,
+        span: u32,
+        first: u32,
+    ) -> Result<Option<&'a [u8]>, ReadError> {
+        self.batch_start = marker;
+        self.batch_end = first + span;
+        self.batch_read = 0;
+        self.prefetched = first;
+        self.position = first;
+        self.run_ahead();
+        match self.record_at(first)? {
+            Next::Empty => Ok(None),
+            Next::Record { len, next } => self.take(first, len, next),
+            Next::Batch { span, .. } => Err(damaged(
+                first,
+                Corruption::BadCommitWord {
+                    word: COMMIT_BATCH_TAG | span,
+                },
+            )),
+        }
+    }
+
+    /// Returns the record of `len` payload bytes at `position` (whose
+    /// bounds `record_at` checked) and moves past it, to `next`.
+    #[inline(always)]
+    fn take(&mut self, position: u32, len: u32, next: u32) -> Result<Option<&'a [u8]>, ReadError> {
         let at = HEADER_LEN + position as usize;
         // SAFETY: `record_at` checked the payload lies inside the record
         // area; the fence after the load of its commit word (or of its
@@ -268,20 +282,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         // never change.
         let payload = unsafe { self.region.bytes(at + PAYLOAD_OFFSET, len as usize) };
         if self.header.checksums() {
-            // SAFETY: the checksum word is in the checked record header; it
-            // was stored before the commit word was published.
-            let stored = unsafe {
-                self.region
-                    .load_u32(at + RECORD_CHECKSUM_OFFSET, Ordering::Relaxed)
-            };
-            let computed = checksum::record(payload);
-            if stored != computed {
-                return Err(ReadError::Checksum {
-                    position,
-                    stored,
-                    computed,
-                });
-            }
+            self.verify(position, payload)?;
         }
         self.position = next;
         if next <= self.batch_end {
@@ -289,6 +290,28 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             self.run_ahead();
         }
         Ok(Some(payload))
+    }
+
+    /// Checks the CRC32C of the record at `position`.
+    #[inline(never)]
+    fn verify(&self, position: u32, payload: &[u8]) -> Result<(), ReadError> {
+        // SAFETY: the checksum word is in the record header `record_at`
+        // checked; it was stored before the commit word was published.
+        let stored = unsafe {
+            self.region.load_u32(
+                HEADER_LEN + position as usize + RECORD_CHECKSUM_OFFSET,
+                Ordering::Relaxed,
+            )
+        };
+        let computed = checksum::record(payload);
+        if stored != computed {
+            return Err(ReadError::Checksum {
+                position,
+                stored,
+                computed,
+            });
+        }
+        Ok(())
     }
 
     /// Prefetches the published lines of the current batch, up to
@@ -344,20 +367,14 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             Commit::Empty => Ok(Next::Empty),
             Commit::Closed => Err(ReadError::Closed),
             Commit::Full => Err(ReadError::Full),
-            Commit::Invalid(word) => Err(ReadError::Corrupt {
-                position,
-                corruption: Corruption::BadCommitWord { word },
-            }),
+            Commit::Invalid(word) => Err(damaged(position, Corruption::BadCommitWord { word })),
             Commit::Batch(span) => {
                 // The span must hold at least one record and leave room for
                 // the end marker after it.
                 let fits = span as u64 + (BATCH_MARKER_LEN + MARKER_LEN) as u64 <= remaining as u64;
                 if span == 0 || span % RECORD_ALIGN as u32 != 0 || !fits {
                     let corruption = Corruption::BadBatchSpan { span, remaining };
-                    return Err(ReadError::Corrupt {
-                        position,
-                        corruption,
-                    });
+                    return Err(damaged(position, corruption));
                 }
                 Ok(Next::Batch {
                     span,
@@ -368,10 +385,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                 let max = self.header.max_record_len;
                 if len > max {
                     let corruption = Corruption::LengthExceedsMax { len, max };
-                    return Err(ReadError::Corrupt {
-                        position,
-                        corruption,
-                    });
+                    return Err(damaged(position, corruption));
                 }
                 // The writer always leaves room for an end marker after a
                 // record; a record that does not is damage. `len` <= 2^30 and
@@ -379,10 +393,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                 let span = record_span(len);
                 if span > remaining - MARKER_LEN as u32 {
                     let corruption = Corruption::LengthExceedsCapacity { len, remaining };
-                    return Err(ReadError::Corrupt {
-                        position,
-                        corruption,
-                    });
+                    return Err(damaged(position, corruption));
                 }
                 Ok(Next::Record {
                     len,
@@ -633,6 +644,17 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         } else {
             Status::Open
         }
+    }
+}
+
+/// The error for damage found at `position`; out of line, so the checks
+/// that may return it stay small in the hot path.
+#[cold]
+#[inline(never)]
+fn damaged(position: u32, corruption: Corruption) -> ReadError {
+    ReadError::Corrupt {
+        position,
+        corruption,
     }
 }
 

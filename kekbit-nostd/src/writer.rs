@@ -723,6 +723,7 @@ impl<R: Region> Writer<R> {
 
     /// Publishes the record of `len` payload bytes already copied in at the
     /// current position; returns its position.
+    #[inline]
     pub(crate) fn publish_single(&mut self, len: u32) -> u32 {
         let position = self.position;
         let next = self.frame(position, len);

@@ -99,6 +99,7 @@ impl<'w> ShmBatch<'w> {
         }
     }
 
+    #[inline]
     fn core(&mut self) -> &mut kekbit_nostd::Batch<'w, MappedRegion> {
         self.batch
             .as_mut()
@@ -123,6 +124,7 @@ impl<'w> ShmBatch<'w> {
     /// assert_eq!(batch.publish()?, 1); // the batch goes on after a refused record
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn write(&mut self, payload: &[u8]) -> Result<u32, ChannelError> {
         match self.core().write(payload) {
             Ok(position) => {
