@@ -128,10 +128,10 @@ impl Names {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("__child") {
-        child(&args[1..])
-    } else {
-        run(&args)
+    let result = match args.first().map(String::as_str) {
+        Some("__child") => child(&args[1..]),
+        Some("__profile") => profile(&args[1..]),
+        _ => run(&args),
     };
     if let Err(e) = result {
         eprintln!("compare: {e}");
@@ -889,6 +889,75 @@ fn fdatasync_floor(
         seq += group;
     }
     Ok(seq as f64 / start.elapsed().as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------
+// One workload, repeated, for a profiler
+
+/// `compare __profile threads|processes SYSTEM LEN [REPS]`: runs one
+/// throughput workload REPS times (default 5) and prints each rate, so that
+/// `perf record` sees nothing else. SYSTEM: `kekbit`, `kekbit-batches`,
+/// `kekbit-0.3.5`, and between threads `rtrb`, `rtrb-batches`.
+fn profile(args: &[String]) -> Res<()> {
+    let usage = || fail("usage: compare __profile threads|processes SYSTEM LEN [REPS]");
+    let (place, system) = match args {
+        [place, system, ..] => (place.as_str(), system.as_str()),
+        _ => return Err(usage()),
+    };
+    let len: usize = args.get(2).and_then(|a| a.parse().ok()).ok_or_else(usage)?;
+    let reps: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(5);
+    ice::quiet();
+    let plan = Plan::new(false, None);
+    let dirs = Dirs::new(Path::new("/var/tmp"))?;
+    let mut names = Names(0);
+    let n = plan.records(len);
+    for _ in 0..reps {
+        let rate = match (place, system) {
+            ("threads", "kekbit") => kekbit_threads(&dirs, &mut names, len, n, true, false, 1)?.0,
+            ("threads", "kekbit-batches") => {
+                kekbit_threads(&dirs, &mut names, len, n, true, false, BATCH)?.0
+            }
+            ("threads", "kekbit-0.3.5") => {
+                let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
+                let tx = ch.writer(len, n)?;
+                workload::threads(tx, || ch.reader(), len, n)?
+            }
+            ("threads", "rtrb") => {
+                let (tx, rx) = peers::rtrb(len);
+                workload::threads(tx, move || Ok(rx), len, n)?
+            }
+            ("threads", "rtrb-batches") => {
+                let (tx, rx) = peers::rtrb(len);
+                workload::threads_in(tx, move || Ok(rx), len, n, BATCH)?
+            }
+            ("processes", "kekbit" | "kekbit-batches") => {
+                let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+                let _remove = Remove(path.clone());
+                let (l, ns) = (len.to_string(), n.to_string());
+                let child = spawn(&["tp-writer", system, path_str(&path)?, &l, &ns])?;
+                read_from_child(child, |child| {
+                    let channel = kek::open(&path)?;
+                    let mut rx = KekRx::new(&channel)?;
+                    workload::receive_all(&mut rx, len, n, Some(go(child)?))
+                })?
+            }
+            ("processes", "kekbit-0.3.5") => {
+                let root = dirs.shm.join("v035");
+                let id = names.next();
+                let ch = Channel035::new(&root, id);
+                let name = format!("{}:{id}", path_str(&root)?);
+                let (l, ns) = (len.to_string(), n.to_string());
+                let child = spawn(&["tp-writer", "kekbit-0.3.5", &name, &l, &ns])?;
+                read_from_child(child, |child| {
+                    let mut rx = ch.reader()?;
+                    workload::receive_all(&mut rx, len, n, Some(go(child)?))
+                })?
+            }
+            _ => return Err(usage()),
+        };
+        println!("{place} {system} {len} B: {:.2} M records/s", rate / 1e6);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
