@@ -453,6 +453,10 @@ impl<H: Handler + ?Sized> Handler for Measured<'_, H> {
         self.len = sink.len() - before;
         Ok(())
     }
+
+    fn published(&mut self) {
+        self.inner.published()
+    }
 }
 
 #[cfg(test)]
@@ -594,7 +598,7 @@ mod tests {
     fn empty_records_are_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = create(dir.path(), 4096, Durability::EveryBytes(24));
-        assert_eq!(writer.write_all(&[b"", b""]).unwrap(), 0);
+        assert_eq!(writer.write_all(&[b"", b""]).unwrap(), 8); // after the marker
         let mut batch = writer.batch();
         assert_eq!(batch.write(b"").unwrap(), 32);
         assert_eq!(batch.write_with(&mut PlainHandler, "").unwrap(), 40);

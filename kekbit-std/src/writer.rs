@@ -877,8 +877,7 @@ impl ShmWriter {
     }
 
     /// Writes every record of `records` as one batch; returns the position
-    /// where the batch begins, from which a reader
-    /// [`seek`](kekbit_nostd::Reader::seek)ing there reads its first record.
+    /// of the first (where the next record would go, if there is none).
     ///
     /// If a record cannot be written (too large, or the channel filled),
     /// the records before it are published and [`BatchError::published`]
