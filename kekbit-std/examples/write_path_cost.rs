@@ -3,13 +3,14 @@
 //! durability bookkeeping; and what batches of 32 save of it.
 //!
 //! ```text
-//! cargo run --release -p kekbit-std --example write_path_cost [-- MODE RECORDS]
+//! cargo run --release -p kekbit-std --example write_path_cost [-- MODE RECORDS [LEN]]
 //! ```
 //!
 //! Without arguments it times every mode (64-byte records, no reader, a
 //! channel pre-faulted in `/dev/shm` or the temporary directory) and prints
-//! nanoseconds per record, the best of 5 runs. With a MODE and a count it
-//! runs that mode once, silently, for a profiler. Instructions per record,
+//! nanoseconds per record, the best of 5 runs. With a MODE and a count (and
+//! a record length, 64 unless given) it runs that mode once, silently, for a
+//! profiler. Instructions per record,
 //! counting only the timed loop:
 //!
 //! ```text
@@ -33,6 +34,7 @@ use std::time::Instant;
 use kekbit_nostd::{ChannelConfig, SliceRegion, TickUnit, Writer};
 use kekbit_std::{Durability, ShmWriter, WriterOptions};
 
+/// The record length unless one is given.
 const RECORD_LEN: usize = 64;
 const BATCH: u64 = 32;
 const MODES: [&str; 6] = [
@@ -48,18 +50,23 @@ type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [mode, records] = &args[..] {
-        run(mode, records.parse()?)?;
-        return Ok(());
-    }
-    if !args.is_empty() {
-        return Err("usage: write_path_cost [MODE RECORDS]".into());
+    match &args[..] {
+        [] => {}
+        [mode, records] => {
+            run(mode, records.parse()?, RECORD_LEN)?;
+            return Ok(());
+        }
+        [mode, records, len] => {
+            run(mode, records.parse()?, len.parse()?)?;
+            return Ok(());
+        }
+        _ => return Err("usage: write_path_cost [MODE RECORDS [LEN]]".into()),
     }
     let records = 4_000_000;
     println!("{RECORD_LEN}-byte records, {records} a run, best of 5, no reader");
     for mode in MODES {
         let best = (0..5)
-            .map(|_| run(mode, records))
+            .map(|_| run(mode, records, RECORD_LEN))
             .collect::<Res<Vec<f64>>>()?
             .into_iter()
             .fold(f64::MAX, f64::min);
@@ -77,34 +84,39 @@ fn root() -> PathBuf {
     }
 }
 
-/// Record-area bytes for `records` records (and their batch markers).
-fn capacity(records: u64) -> Res<u32> {
+/// Record-area bytes for `records` records of `len` bytes (and their batch
+/// markers).
+fn capacity(records: u64, len: usize) -> Res<u32> {
     // Each batch of 32 adds an 8-byte marker.
-    let bytes = records * (8 + RECORD_LEN as u64) * 33 / 32 + 4096;
+    let span = 8 + len.next_multiple_of(8) as u64;
+    let bytes = records * span + records.div_ceil(32) * 8 + 4096;
     Ok(u32::try_from(bytes.next_multiple_of(4096))?)
 }
 
-fn config(records: u64) -> Res<ChannelConfig> {
+fn config(records: u64, len: usize) -> Res<ChannelConfig> {
     Ok(ChannelConfig::new(1)
-        .capacity_bytes(capacity(records)?)
-        .max_record_len(RECORD_LEN as u32))
+        .capacity_bytes(capacity(records, len)?)
+        .max_record_len(len as u32))
 }
 
-/// Writes `records` records in `mode`; returns nanoseconds per record.
-fn run(mode: &str, records: u64) -> Res<f64> {
-    let payload = [0x5Au8; RECORD_LEN];
+/// Writes `records` records of `len` bytes in `mode`; returns nanoseconds
+/// per record.
+fn run(mode: &str, records: u64, len: usize) -> Res<f64> {
+    // Of a length the compiler cannot see, as in a real program.
+    let payload = vec![0x5Au8; std::hint::black_box(len)];
+    let payload = payload.as_slice();
     match mode {
         "core" | "core-batch" => {
-            let config = config(records)?;
-            let len = kekbit_nostd::format::HEADER_LEN + capacity(records)? as usize;
-            let mut map = memmap2::MmapMut::map_anon(len)?;
+            let config = config(records, len)?;
+            let size = kekbit_nostd::format::HEADER_LEN + capacity(records, len)? as usize;
+            let mut map = memmap2::MmapMut::map_anon(size)?;
             map.fill(0); // pre-fault, as kekbit-std does
             let mut region = SliceRegion::new(&mut map[..])?;
             let mut writer = Writer::create(&mut region, &config)?;
             if mode == "core" {
                 timed(records, || {
                     for _ in 0..records {
-                        writer.write(&payload)?;
+                        writer.write(payload)?;
                     }
                     Ok(())
                 })
@@ -113,7 +125,7 @@ fn run(mode: &str, records: u64) -> Res<f64> {
                     for _ in 0..records / BATCH {
                         let mut batch = writer.batch();
                         for _ in 0..BATCH {
-                            batch.write(&payload)?;
+                            batch.write(payload)?;
                         }
                     }
                     Ok(())
@@ -121,7 +133,7 @@ fn run(mode: &str, records: u64) -> Res<f64> {
             }
         }
         "std" | "std-timeout" | "std-every-records" | "batch" => {
-            let mut config = config(records)?;
+            let mut config = config(records, len)?;
             if mode == "std-timeout" || mode == "batch" {
                 config = config.timeout(1_000, TickUnit::Millis);
             }
@@ -139,14 +151,14 @@ fn run(mode: &str, records: u64) -> Res<f64> {
             if mode == "batch" {
                 timed(records, || {
                     for _ in 0..records / BATCH {
-                        write_batch(&mut writer, &payload)?;
+                        write_batch(&mut writer, payload)?;
                     }
                     Ok(())
                 })
             } else {
                 timed(records, || {
                     for _ in 0..records {
-                        writer.write(&payload)?;
+                        writer.write(payload)?;
                     }
                     Ok(())
                 })
