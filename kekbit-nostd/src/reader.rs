@@ -274,19 +274,25 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         // it ran ahead into this one, still counts.
         self.ahead_end = self.ahead_end.max(self.batch_end);
         self.prefetched = self.prefetched.max(first);
-        // The reader's position moves past the marker only with the first
-        // record (in `take`), so that on damage it stays at the marker.
+        self.position = first;
         self.run_ahead();
-        match self.record_at(first)? {
-            Next::Empty => Ok(None),
-            Next::Record { len, next } => self.take(first, len, next),
-            Next::Batch { span, .. } => Err(damaged(
+        let read = match self.record_at(first) {
+            Ok(Next::Record { len, next }) => self.take(first, len, next),
+            Ok(Next::Empty) => Ok(None),
+            Ok(Next::Batch { span, .. }) => Err(damaged(
                 first,
                 Corruption::BadCommitWord {
                     word: COMMIT_BATCH_TAG | span,
                 },
             )),
+            Err(e) => Err(e),
+        };
+        // The reader moves past the marker only with the first record, so
+        // that on damage (or nothing to read) it stays at the marker.
+        if !matches!(read, Ok(Some(_))) {
+            self.position = marker;
         }
+        read
     }
 
     /// Returns the record of `len` payload bytes at `position` (whose
