@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kekbit_nostd::ChannelConfig;
-use kekbit_nostd::format::{HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN};
+use kekbit_nostd::format::{
+    BATCH_MARKER_LEN, HEADER_LEN, MARKER_LEN, PAYLOAD_OFFSET, RECORD_ALIGN,
+};
 use kekbit_std::{ChannelReader, Durability, ShmReader, ShmWriter, WriterOptions};
 use memmap2::{MmapMut, MmapOptions};
 
-use crate::pipe::{Receiver, Sender};
+use crate::pipe::{Receiver, Sender, stamp};
 use crate::{Res, fail};
 
 /// Bytes one record of `len` payload bytes takes in a channel.
@@ -19,9 +21,16 @@ pub fn record_span(len: usize) -> usize {
     PAYLOAD_OFFSET + len.div_ceil(RECORD_ALIGN) * RECORD_ALIGN
 }
 
-/// Record-area capacity for `records` records of `len` bytes.
-pub fn capacity(len: usize, records: u64) -> Res<u32> {
-    let bytes = (record_span(len) as u64 * records + MARKER_LEN as u64).next_multiple_of(4096);
+/// Record-area capacity for `records` records of `len` bytes, written in
+/// batches of `batch` (1: one by one; each batch adds an 8-byte marker).
+pub fn capacity(len: usize, records: u64, batch: u64) -> Res<u32> {
+    let markers = if batch > 1 {
+        records.div_ceil(batch) * BATCH_MARKER_LEN as u64
+    } else {
+        0
+    };
+    let bytes =
+        (record_span(len) as u64 * records + markers + MARKER_LEN as u64).next_multiple_of(4096);
     u32::try_from(bytes).map_err(|_| fail("kekbit: channel over 4 GiB"))
 }
 
@@ -40,10 +49,11 @@ pub fn create(
     prefault: bool,
     durability: Durability,
 ) -> Res<KekTx> {
-    create_config(path, len, records, prefault, durability, false)
+    create_config(path, len, records, prefault, durability, false, 1)
 }
 
-/// As [`create`], with per-record CRC32C checksums on or off.
+/// As [`create`], with per-record CRC32C checksums on or off, sized for
+/// records written in batches of `batch` (1: one by one).
 pub fn create_config(
     path: &Path,
     len: usize,
@@ -51,10 +61,11 @@ pub fn create_config(
     prefault: bool,
     durability: Durability,
     checksums: bool,
+    batch: u64,
 ) -> Res<KekTx> {
     let config = ChannelConfig::new(0xBE7C)
         .max_record_len(len as u32)
-        .capacity_bytes(capacity(len, records)?)
+        .capacity_bytes(capacity(len, records, batch)?)
         .checksums(checksums);
     let writer = WriterOptions::new(config)
         .prefault(prefault)
@@ -78,6 +89,19 @@ impl Sender for KekTx {
             Ok(_) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// `ShmWriter::batch`: each record copied in with `ShmBatch::write`,
+    /// all published by `publish`.
+    #[inline]
+    fn send_batch(&mut self, record: &mut [u8], first: u64, count: u64) -> Res<()> {
+        let mut batch = self.0.batch();
+        for seq in first..first + count {
+            stamp(record, seq);
+            batch.write(record)?;
+        }
+        batch.publish()?;
+        Ok(())
     }
 }
 

@@ -2,11 +2,14 @@
 //!
 //! The `compare` binary drives everything; this library holds the pieces it
 //! alternates between: one module per system under test ([`kek`],
-//! [`kek035`], [`peers`], [`ice`], the key-value stores in [`kv`], [`relay`]), the machine's limits ([`limits`]), the
-//! workload drivers that are generic over a [`pipe::Sender`] and a
-//! [`pipe::Receiver`] ([`workload`]), and the Markdown report ([`report`]).
+//! [`kek035`], [`peers`], [`ice`], the key-value stores in [`kv`], [`relay`];
+//! journals, with their own tables, in [`journal`]), the machine's limits
+//! ([`limits`]), the workload drivers that are generic over a
+//! [`pipe::Sender`] and a [`pipe::Receiver`] ([`workload`]), and the
+//! Markdown report ([`report`]).
 
 pub mod ice;
+pub mod journal;
 pub mod kek;
 pub mod kek035;
 pub mod kv;

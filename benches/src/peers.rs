@@ -5,6 +5,7 @@
 //! The rings carry bytes, so records are framed as a little-endian `u32`
 //! length and the payload, and a receiver hands over only whole frames.
 
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
 use bbqueue::BBQueue;
@@ -12,7 +13,7 @@ use bbqueue::traits::coordination::cas::AtomicCoord;
 use bbqueue::traits::notifier::polling::Polling;
 use bbqueue::traits::storage::BoxedSlice;
 
-use crate::pipe::{Backoff, Receiver, Sender};
+use crate::pipe::{Backoff, Receiver, Sender, stamp};
 use crate::{Res, fail};
 
 const FRAME_HEADER: usize = 4;
@@ -91,6 +92,69 @@ impl Sender for RtrbTx {
         }
         Ok(())
     }
+
+    /// `write_chunk_uninit` for every frame of the batch, filled in place,
+    /// then one `commit_all`: the consumer sees the whole batch at once, as
+    /// a kekbit batch's readers do.
+    #[inline]
+    fn send_batch(&mut self, record: &mut [u8], first: u64, count: u64) -> Res<()> {
+        let frame = FRAME_HEADER + record.len();
+        let total = frame * count as usize;
+        let head = (record.len() as u32).to_le_bytes();
+        let mut chunk = self.chunk(total)?;
+        let (a, b) = chunk.as_mut_slices();
+        let mut at = 0;
+        for seq in first..first + count {
+            stamp(record, seq);
+            put(a, b, at, &head);
+            put(a, b, at + FRAME_HEADER, record);
+            at += frame;
+        }
+        // SAFETY: the loop wrote every one of the chunk's `total` slots.
+        unsafe { chunk.commit_all() };
+        Ok(())
+    }
+}
+
+impl RtrbTx {
+    /// Waits for `n` free slots and returns them, uninitialised.
+    #[inline]
+    fn chunk(&mut self, n: usize) -> Res<rtrb::chunks::WriteChunkUninit<'_, u8>> {
+        if n > self.0.buffer().capacity() {
+            return Err(fail(format!("rtrb: a chunk of {n} bytes exceeds the ring")));
+        }
+        let mut backoff = Backoff::default();
+        while self.0.slots() < n {
+            if self.0.is_abandoned() {
+                return Err(fail("rtrb: receiver gone"));
+            }
+            backoff.snooze();
+        }
+        self.0
+            .write_chunk_uninit(n)
+            .map_err(|e| fail(e.to_string()))
+    }
+}
+
+/// Copies `bytes` to offset `at` of the ring space `a` followed by `b`.
+#[inline]
+fn put(a: &mut [MaybeUninit<u8>], b: &mut [MaybeUninit<u8>], at: usize, bytes: &[u8]) {
+    let in_a = bytes.len().min(a.len().saturating_sub(at));
+    if in_a > 0 {
+        copy(&bytes[..in_a], &mut a[at..at + in_a]);
+    }
+    if in_a < bytes.len() {
+        let from = at + in_a - a.len();
+        copy(&bytes[in_a..], &mut b[from..from + bytes.len() - in_a]);
+    }
+}
+
+#[inline]
+fn copy(src: &[u8], dst: &mut [MaybeUninit<u8>]) {
+    assert_eq!(src.len(), dst.len());
+    // SAFETY: both are `src.len()` long, `MaybeUninit<u8>` has the layout of
+    // `u8`, and a shared and a unique borrow never overlap.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast(), src.len()) }
 }
 
 impl Receiver for RtrbRx {

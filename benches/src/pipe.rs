@@ -11,6 +11,14 @@ use crate::{Res, fail};
 pub trait Sender {
     /// Sends one record, waiting (spinning) while the system is full.
     fn send(&mut self, record: &[u8]) -> Res<()>;
+
+    /// Sends `count` records as one batch, published together: `record`
+    /// stamped with the sequence numbers `first..first + count` in turn
+    /// (see [`stamp`]). Systems without batches refuse.
+    fn send_batch(&mut self, record: &mut [u8], first: u64, count: u64) -> Res<()> {
+        let _ = (record, first, count);
+        Err(fail("this system has no batches"))
+    }
 }
 
 /// The receiving half of a system under test.

@@ -13,6 +13,8 @@ pub enum Unit {
     Nanos,
     /// Bytes (disk or memory): shown as MB.
     Bytes,
+    /// A plain quantity, shown with one decimal.
+    Count,
 }
 
 /// The row all ratios are taken against.
@@ -34,6 +36,8 @@ pub struct Section {
     columns: Vec<Column>,
     rows: Vec<String>,
     values: Vec<(usize, usize, f64)>,
+    /// The row ratios are taken against ([`BASELINE`] unless set).
+    baseline: String,
 }
 
 impl Section {
@@ -92,8 +96,8 @@ impl Section {
                     None => "–".to_owned(),
                     Some(v) => {
                         let mut s = format_value(v, c.unit);
-                        match self.median(BASELINE, &c.name) {
-                            Some(base) if row != BASELINE && base > 0.0 => {
+                        match self.median(&self.baseline, &c.name) {
+                            Some(base) if *row != self.baseline && base > 0.0 => {
                                 let _ = write!(s, " ({:.2}×)", v / base);
                             }
                             _ => {}
@@ -125,6 +129,7 @@ fn format_value(v: f64, unit: Unit) -> String {
                 format!("{v:.0} ns")
             }
         }
+        Unit::Count => format!("{v:.1}"),
     }
 }
 
@@ -175,7 +180,16 @@ impl Report {
                 columns: Vec::new(),
                 rows: Vec::new(),
                 values: Vec::new(),
+                baseline: BASELINE.to_owned(),
             });
+        }
+    }
+
+    /// Takes the ratios of table `title` (declared before) against row
+    /// `row` instead of [`BASELINE`].
+    pub fn set_baseline(&mut self, title: &str, row: &str) {
+        if let Some(s) = self.sections.iter_mut().find(|s| s.title == title) {
+            row.clone_into(&mut s.baseline);
         }
     }
 

@@ -51,13 +51,57 @@ impl Stall {
 
 /// Sends `records` records of `len` bytes, numbered from 0.
 pub fn send_all(tx: &mut impl Sender, len: usize, records: u64) -> Res<()> {
-    let mut record = vec![0xA5u8; len.max(8)];
-    record.truncate(len.max(8));
-    for seq in 0..records {
-        stamp(&mut record, seq);
-        tx.send(&record)?;
+    send_all_in(tx, len, records, 1)
+}
+
+/// Sends `records` records of `len` bytes, numbered from 0, in batches of
+/// `batch` (1: one by one, with [`Sender::send`]; the last batch may be
+/// shorter).
+pub fn send_all_in(tx: &mut impl Sender, len: usize, records: u64, batch: u64) -> Res<()> {
+    let mut scratch = Scratch::new(len.max(8));
+    let record = scratch.bytes();
+    if batch <= 1 {
+        for seq in 0..records {
+            stamp(record, seq);
+            tx.send(record)?;
+        }
+        return Ok(());
+    }
+    let mut seq = 0;
+    while seq < records {
+        let count = batch.min(records - seq);
+        tx.send_batch(record, seq, count)?;
+        seq += count;
     }
     Ok(())
+}
+
+/// A writer's record buffer on cache lines of its own: the writer stores
+/// into it for every record, and a neighbour on the same line (another
+/// allocation the reader reads, such as its channel's mapping handle) would
+/// take a cache miss on every record, as false sharing.
+pub struct Scratch {
+    buf: Vec<u8>,
+    at: usize,
+    len: usize,
+}
+
+impl Scratch {
+    const LINE: usize = 64;
+
+    /// A buffer of `len` bytes of 0xA5, with at least a cache line free on
+    /// each side.
+    pub fn new(len: usize) -> Self {
+        let buf = vec![0xA5u8; len + 3 * Self::LINE];
+        let misalign = buf.as_ptr() as usize % Self::LINE;
+        let at = 2 * Self::LINE - misalign;
+        Self { buf, at, len }
+    }
+
+    /// The buffer.
+    pub fn bytes(&mut self) -> &mut [u8] {
+        &mut self.buf[self.at..self.at + self.len]
+    }
 }
 
 /// Receives and checks `records` records of `len` bytes; returns the time
@@ -92,7 +136,17 @@ pub fn receive_all(
 
 /// Throughput between two threads: returns records per second. The
 /// receiver is made on the reader thread (some are not `Send`).
-pub fn threads<T, R, M>(mut tx: T, make_rx: M, len: usize, records: u64) -> Res<f64>
+pub fn threads<T, R, M>(tx: T, make_rx: M, len: usize, records: u64) -> Res<f64>
+where
+    T: Sender + Send,
+    R: Receiver,
+    M: FnOnce() -> Res<R> + Send,
+{
+    threads_in(tx, make_rx, len, records, 1)
+}
+
+/// As [`threads`], the writer sending batches of `batch` records.
+pub fn threads_in<T, R, M>(mut tx: T, make_rx: M, len: usize, records: u64, batch: u64) -> Res<f64>
 where
     T: Sender + Send,
     R: Receiver,
@@ -111,7 +165,7 @@ where
         });
         let pinned = pin(0);
         barrier.wait();
-        let sent = send_all(&mut tx, len, records);
+        let sent = send_all_in(&mut tx, len, records, batch);
         drop(pinned);
         let received = reader.join().map_err(|_| fail("reader thread panicked"))?;
         drop(tx);

@@ -26,13 +26,16 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a channel at PATH and write standard input into it, then close it.
+    /// Create a channel at PATH (or append to the journal in --journal DIR)
+    /// and write standard input into it, then close it.
     Write(WriteArgs),
-    /// Print a channel's records, one per line.
+    /// Print the records of a channel or a journal, one per line.
     Cat(CatArgs),
-    /// Show a channel's header, state, record count, space and heartbeat.
+    /// Show a channel's header, state, record count, space and heartbeat, or
+    /// a journal's segments, positions and durable position.
     Info(InfoArgs),
-    /// Check every record and checksum of a channel.
+    /// Check every record and checksum of a channel, or of every segment of
+    /// a journal and how they chain.
     Verify(VerifyArgs),
     /// Look after a kekbit-kv store's folder: info, get, dump, prune, clean.
     #[command(subcommand)]
@@ -64,56 +67,117 @@ pub enum Framing {
 
 /// `kekbit write`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["path", "journal"])))]
 pub struct WriteArgs {
     /// Where to create the channel; it must not exist yet.
-    pub path: PathBuf,
-    /// Size of the record area: plain bytes or with a unit (64KiB, 1MiB, 1GiB).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
+    pub path: Option<PathBuf>,
+    /// Append to the journal in folder DIR instead, creating it if missing
+    /// and recovering it if its last writer died (one writer per journal).
+    #[arg(long, value_name = "DIR", conflicts_with = "path")]
+    pub journal: Option<PathBuf>,
+    /// Size of the channel's record area: plain bytes or with a unit (64KiB,
+    /// 1MiB, 1GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB",
+          conflicts_with = "journal")]
     pub capacity: u64,
-    /// The longest record allowed [default: the largest the capacity holds].
+    /// Journals: the record area of each new segment (a multiple of 8); the
+    /// writer rolls to a new segment when a record does not fit [default:
+    /// the journal's last segment's, or 64MiB for a new journal].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "path")]
+    pub segment_size: Option<u64>,
+    /// The longest record allowed [default: the largest the capacity, or a
+    /// journal's segment size, holds].
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_record: Option<u64>,
     /// Silence after which readers call the writer abandoned (500ms, 30s, 2m;
-    /// 0 turns detection off). The writer heartbeats while it waits for input.
+    /// 0 turns detection off; journals count whole milliseconds, rounding
+    /// up). The writer heartbeats while it waits for input.
     #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "10s")]
     pub timeout: Duration,
-    /// Give every record a CRC32C checksum.
-    #[arg(long)]
+    /// Give every record a CRC32C checksum (journals always do, unless
+    /// --no-checksums).
+    #[arg(long, overrides_with = "no_checksums")]
     pub checksums: bool,
+    /// No checksums: for a journal, whose records have them by default (a
+    /// journal's recovery relies on them to find records torn by power
+    /// loss: turn them off only in /dev/shm).
+    #[arg(long, overrides_with = "checksums")]
+    pub no_checksums: bool,
     /// When to flush records to storage: none, close, record (after each),
-    /// records:N (every N records) or bytes:SIZE (every SIZE bytes).
-    #[arg(long, value_name = "POLICY", value_parser = parse_sync, default_value = "none")]
-    pub sync: Durability,
+    /// records:N (every N records) or bytes:SIZE (every SIZE bytes); for a
+    /// journal also interval:DUR. Journals: record and records:N sync in
+    /// line; bytes:SIZE and interval:DUR start a background flusher; close
+    /// always syncs.
+    #[arg(long, value_name = "POLICY", value_parser = parse_sync_policy, default_value = "none")]
+    pub sync: SyncPolicy,
     /// How standard input is cut into records.
     #[arg(long, value_enum, default_value_t = Framing::Lines)]
     pub framing: Framing,
+    /// Journals: also roll to a new segment once the current one is this old
+    /// (checked at each record).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "path")]
+    pub roll_after: Option<Duration>,
+    /// Journals: keep at most this many segments (the one being written
+    /// included); older sealed segments are deleted.
+    #[arg(long, value_name = "N", conflicts_with = "path",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub retain_segments: Option<u64>,
+    /// Journals: keep at most this many bytes of segment files; the oldest
+    /// sealed segments are deleted first.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "path")]
+    pub retain_bytes: Option<u64>,
+    /// Journals: delete sealed segments older than this.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "path")]
+    pub retain_age: Option<Duration>,
     /// The channel id recorded in the header.
-    #[arg(long, value_name = "ID", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value_t = 0,
+        conflicts_with = "journal"
+    )]
     pub channel_id: u64,
     /// The writer id recorded in the header.
-    #[arg(long, value_name = "ID", default_value_t = 0)]
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value_t = 0,
+        conflicts_with = "journal"
+    )]
     pub writer_id: u64,
-    /// Create PATH's missing folders, as `mkdir -p` does; without it, a
-    /// missing folder is an error.
+    /// Create the missing folders above PATH (or above a journal's folder),
+    /// as `mkdir -p` does; without it, a missing folder is an error.
     #[arg(long, short)]
     pub parents: bool,
+}
+
+/// When `kekbit write` makes records durable: a channel's [`Durability`],
+/// or a journal's background flusher on a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// A channel's policy; journals map each onto `sync()` or their
+    /// flusher (see `--sync`).
+    Durability(Durability),
+    /// Journals only: a background flusher syncs every interval.
+    Interval(Duration),
 }
 
 /// `kekbit cat`.
 #[derive(Debug, Args)]
 pub struct CatArgs {
-    /// The channel to read.
+    /// The channel file, or journal folder, to read.
     pub path: PathBuf,
     /// Keep waiting for new records until the channel is closed, full or
     /// abandoned by its writer (silent past the header's timeout; with a
     /// timeout of 0 a dead writer cannot be told, and cat waits until
-    /// interrupted).
+    /// interrupted). A journal is followed across its segments until it is
+    /// closed.
     #[arg(long, short)]
     pub follow: bool,
-    /// Start at this position in the record area (a record boundary, as
-    /// `--format json` and `info` show them).
+    /// Start at this position: an offset in a channel's record area, or a
+    /// journal position (a record boundary, as `--format json` shows them).
     #[arg(long, value_name = "POSITION")]
-    pub from: Option<u32>,
+    pub from: Option<u64>,
     /// How to print each record.
     #[arg(long, value_enum, default_value_t = RecordFormat::Text)]
     pub format: RecordFormat,
@@ -130,7 +194,7 @@ pub struct CatArgs {
 /// `kekbit info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The channel to describe.
+    /// The channel file, or journal folder, to describe.
     pub path: PathBuf,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -148,7 +212,7 @@ pub struct InfoArgs {
 /// `kekbit verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The channel to check.
+    /// The channel file, or journal folder, to check.
     pub path: PathBuf,
     /// Also open a channel file that other users may write (owned by
     /// another user, or writable by group or others). Without it such a
@@ -399,6 +463,32 @@ pub fn parse_sync(text: &str) -> Result<Durability, String> {
     }
 }
 
+/// Parses a `--sync` policy: a channel's [`Durability`] (see
+/// [`parse_sync`]), or `interval:DUR`, a journal's background flusher.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use kekbit_cli::cli::{SyncPolicy, parse_sync_policy};
+/// use kekbit_std::Durability;
+/// assert_eq!(parse_sync_policy("record"), Ok(SyncPolicy::Durability(Durability::EveryRecord)));
+/// assert_eq!(parse_sync_policy("interval:100ms"), Ok(SyncPolicy::Interval(Duration::from_millis(100))));
+/// assert!(parse_sync_policy("interval:0s").is_err());
+/// ```
+pub fn parse_sync_policy(text: &str) -> Result<SyncPolicy, String> {
+    match text.trim().strip_prefix("interval:") {
+        Some(interval) => match parse_duration(interval) {
+            Ok(d) if !d.is_zero() => Ok(SyncPolicy::Interval(d)),
+            Ok(_) => Err(format!("invalid sync policy '{text}': DUR must be above 0")),
+            Err(e) => Err(format!("invalid sync policy '{text}': {e}")),
+        },
+        None => parse_sync(text)
+            .map(SyncPolicy::Durability)
+            .map_err(|e| e.replace("or bytes:SIZE", "bytes:SIZE or interval:DUR")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,7 +545,9 @@ mod tests {
         assert_eq!(w.max_record, Some(1024));
         assert_eq!(w.timeout, Duration::from_millis(500));
         assert!(w.checksums);
-        assert_eq!(w.sync, Durability::EveryRecords(8));
+        assert_eq!(w.sync, SyncPolicy::Durability(Durability::EveryRecords(8)));
+        assert_eq!(w.path.as_deref(), Some(std::path::Path::new("c.kekbit")));
+        assert!(w.journal.is_none() && w.checksums && !w.no_checksums);
         assert_eq!(w.framing, Framing::Len32);
 
         let cli = Cli::try_parse_from([
@@ -510,6 +602,93 @@ mod tests {
     }
 
     #[test]
+    fn parses_journal_writes() {
+        let cli = Cli::try_parse_from([
+            "kekbit",
+            "write",
+            "--journal",
+            "j",
+            "--segment-size",
+            "4KiB",
+            "--max-record",
+            "100",
+            "--timeout",
+            "1500us",
+            "--no-checksums",
+            "--sync",
+            "interval:250ms",
+            "--framing",
+            "len32",
+            "--roll-after",
+            "1h",
+            "--retain-segments",
+            "3",
+            "--retain-bytes",
+            "1MiB",
+            "--retain-age",
+            "2m",
+            "--parents",
+        ])
+        .unwrap();
+        let Command::Write(w) = cli.command else {
+            panic!("not write")
+        };
+        assert_eq!(w.journal.as_deref(), Some(std::path::Path::new("j")));
+        assert!(w.path.is_none());
+        assert_eq!(w.segment_size, Some(4096));
+        assert_eq!(w.max_record, Some(100));
+        assert_eq!(w.timeout, Duration::from_micros(1500));
+        assert!(w.no_checksums && !w.checksums);
+        assert_eq!(w.sync, SyncPolicy::Interval(Duration::from_millis(250)));
+        assert_eq!(w.roll_after, Some(Duration::from_secs(3600)));
+        assert_eq!(w.retain_segments, Some(3));
+        assert_eq!(w.retain_bytes, Some(1 << 20));
+        assert_eq!(w.retain_age, Some(Duration::from_secs(120)));
+        assert!(w.parents);
+
+        // Defaults: the segment size is the journal's (decided when it is
+        // opened); the last of --checksums and --no-checksums wins.
+        let cli = Cli::try_parse_from([
+            "kekbit",
+            "write",
+            "--journal",
+            "j",
+            "--no-checksums",
+            "--checksums",
+        ])
+        .unwrap();
+        let Command::Write(w) = cli.command else {
+            panic!("not write")
+        };
+        assert_eq!(w.segment_size, None);
+        assert!(w.checksums && !w.no_checksums);
+        assert_eq!(w.sync, SyncPolicy::Durability(Durability::None));
+
+        let cli = Cli::try_parse_from(["kekbit", "cat", "j", "--from", "8589934592"]).unwrap();
+        let Command::Cat(c) = cli.command else {
+            panic!("not cat")
+        };
+        assert_eq!(c.from, Some(1 << 33));
+    }
+
+    #[test]
+    fn sync_policies_for_journals() {
+        assert_eq!(
+            parse_sync_policy("interval:1s"),
+            Ok(SyncPolicy::Interval(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            parse_sync_policy("bytes:1MiB"),
+            Ok(SyncPolicy::Durability(Durability::EveryBytes(1 << 20)))
+        );
+        let e = parse_sync_policy("sometimes").unwrap_err();
+        assert!(e.contains("interval:DUR"), "{e}");
+        for junk in ["interval:", "interval:0", "interval:0s", "interval:x"] {
+            assert!(parse_sync_policy(junk).is_err(), "{junk:?}");
+        }
+    }
+
+    #[test]
     fn usage_errors_fold_into_one_line() {
         for args in [
             &["kekbit", "write"][..],
@@ -530,6 +709,38 @@ mod tests {
             &["kekbit", "write"],
             &["kekbit", "write", "c", "--capacity", "lots"],
             &["kekbit", "write", "c", "--timeout", "30"],
+            // A channel's options and a journal's do not mix.
+            &["kekbit", "write", "--journal", "j", "--capacity", "1MiB"],
+            &["kekbit", "write", "--journal", "j", "--channel-id", "3"],
+            &["kekbit", "write", "--journal", "j", "--writer-id", "3"],
+            &["kekbit", "write", "c", "--segment-size", "4KiB"],
+            &["kekbit", "write", "c", "--retain-segments", "2"],
+            &["kekbit", "write", "c", "--roll-after", "1s"],
+            &["kekbit", "write", "c", "--journal", "j"],
+            &[
+                "kekbit",
+                "write",
+                "--journal",
+                "j",
+                "--retain-segments",
+                "0",
+            ],
+            &[
+                "kekbit",
+                "write",
+                "--journal",
+                "j",
+                "--sync",
+                "interval:0ms",
+            ],
+            &[
+                "kekbit",
+                "write",
+                "--journal",
+                "j",
+                "--sync",
+                "interval:soon",
+            ],
             &["kekbit", "cat", "c", "--format", "xml"],
             &["kekbit", "cat", "c", "--from", "-8"],
             &["kekbit", "frobnicate"],

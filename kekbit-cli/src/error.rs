@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use kekbit_std::ChannelError;
+use kekbit_std::journal::JournalError;
 
 /// Exit status of a successful run.
 pub const EXIT_OK: u8 = 0;
@@ -20,6 +21,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub enum CliError {
     /// A channel operation failed; the error names its path.
     Channel(ChannelError),
+    /// A journal operation failed; the error names its folder or segment.
+    Journal(JournalError),
     /// Something else about a file went wrong.
     Path {
         /// The file.
@@ -66,6 +69,7 @@ impl fmt::Display for CliError {
         // message, a file name) must not split it.
         let text = match self {
             Self::Channel(e) => e.to_string(),
+            Self::Journal(e) => e.to_string(),
             Self::Path { path, cause } => format!("{}: {cause}", path.display()),
             Self::Usage(message) | Self::Other(message) => message.clone(),
             Self::StdoutClosed => String::from("standard output closed"),
@@ -78,6 +82,7 @@ impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Channel(e) => Some(e),
+            Self::Journal(e) => Some(e),
             _ => None,
         }
     }

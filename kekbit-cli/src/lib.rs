@@ -12,6 +12,7 @@ pub mod cli;
 mod commands;
 pub mod error;
 pub mod inspect;
+pub mod journal;
 pub mod output;
 pub mod units;
 

@@ -16,7 +16,8 @@ pub enum RecordFormat {
     Json,
 }
 
-/// Writes one record, with its position in the record area, in `format`.
+/// Writes one record in `format`, with its position: the offset in a
+/// channel's record area, or a journal position.
 ///
 /// # Example
 ///
@@ -38,7 +39,7 @@ pub enum RecordFormat {
 pub fn write_record(
     out: &mut impl Write,
     format: RecordFormat,
-    position: u32,
+    position: u64,
     payload: &[u8],
 ) -> io::Result<()> {
     match format {

@@ -1331,3 +1331,812 @@ fn awkward_paths_stay_valid_json_and_one_error_line() {
         assert!(line.contains("back line"), "{line}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Journals: `write --journal DIR`, and `cat`, `info`, `verify` on a folder.
+
+/// `kekbit write --journal DIR extra...` with `input`; must succeed.
+fn write_journal(dir: &Path, input: &[u8], extra: &[&str]) {
+    let mut args: Vec<&OsStr> = vec![OsStr::new("write"), OsStr::new("--journal"), arg(dir)];
+    args.extend(extra.iter().map(OsStr::new));
+    run_with_input(&args, Some(input)).assert_ok("write --journal");
+}
+
+/// `n` numbered lines, `record number 0000000000` and on (24 bytes each).
+fn numbered(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("record number {i:010}\n"))
+        .collect()
+}
+
+/// A journal of `n` numbered records in 1 KiB segments (a few dozen
+/// records each), closed.
+fn sound_journal(parent: &Path, name: &str, n: usize) -> PathBuf {
+    let dir = parent.join(name);
+    write_journal(&dir, numbered(0, n).as_bytes(), &["--segment-size", "1KiB"]);
+    dir
+}
+
+/// `info --json` on a journal, whatever its exit status.
+fn journal_info_any(dir: &Path) -> Option<Value> {
+    let run = run(&[OsStr::new("info"), OsStr::new("--json"), arg(dir)]);
+    serde_json::from_slice(&run.stdout).ok()
+}
+
+/// A `kekbit write --journal DIR extra...` left running with its standard
+/// input open; returns once it holds the journal's lock.
+fn live_journal_writer(dir: &Path, extra: &[&str]) -> Child {
+    let mut child = kekbit()
+        .args([OsStr::new("write"), OsStr::new("--journal"), arg(dir)])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kekbit write --journal");
+    let pid = u64::from(child.id());
+    wait_for("the journal's writer to hold its lock", || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("kekbit write --journal exited: {status}");
+        }
+        journal_info_any(dir).is_some_and(|v| v["writer_pid"] == pid)
+    });
+    child
+}
+
+/// The payloads `cat` prints, one per line.
+fn cat_lines(dir: &Path) -> Vec<String> {
+    let r = run(&[OsStr::new("cat"), arg(dir)]);
+    r.assert_ok("cat");
+    r.stdout_text().lines().map(str::to_owned).collect()
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap();
+    set_mode(to, 0o700);
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        fs::copy(entry.path(), &target).unwrap();
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn journal_write_then_cat_info_verify_across_rolls() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("events");
+    let input = numbered(0, 2000);
+    // 2,000 records of 24 bytes (32 in a segment with framing) roll 1 KiB
+    // segments about every 31 records.
+    write_journal(&dir, input.as_bytes(), &["--segment-size", "1KiB"]);
+    let expected: Vec<String> = input.lines().map(str::to_owned).collect();
+    assert_eq!(cat_lines(&dir), expected);
+
+    // Positions are journal positions, increasing across segments.
+    let records = cat_json(&dir);
+    assert_eq!(records.len(), 2000);
+    assert_eq!(records[0].0, 0);
+    assert!(
+        records.windows(2).all(|w| w[1].0 == w[0].0 + 32),
+        "one record each 32 bytes"
+    );
+
+    let info = info_json(&dir);
+    assert_eq!(info["kind"], "journal");
+    assert_eq!(info["state"], "closed");
+    assert_eq!(info["writer_pid"], Value::Null);
+    assert_eq!(info["first_position"], 0);
+    let segments = info["segments"].as_array().unwrap();
+    assert!(segments.len() > 60, "{} segments", segments.len());
+    assert_eq!(info["segment_count"], segments.len());
+    // Each segment starts where the one before it was sealed.
+    for pair in segments.windows(2) {
+        assert_eq!(pair[0]["state"], "closed");
+        assert_eq!(pair[0]["end_position"], pair[1]["base"]);
+        assert_eq!(pair[0]["capacity_bytes"], 1024);
+        assert_eq!(pair[0]["checksums"], true);
+        assert_eq!(
+            pair[1]["sequence"],
+            pair[0]["sequence"].as_u64().unwrap() + 1
+        );
+    }
+    let last = segments.last().unwrap();
+    assert_eq!(info["end_position"], last["end_position"]);
+    assert_eq!(info["durable_position"], info["end_position"]);
+    assert!(info["end_position"].as_u64().unwrap() >= 2000 * 32);
+    assert_eq!(info["problems"], Value::Array(Vec::new()));
+
+    let text = run(&[OsStr::new("info"), arg(&dir)]);
+    text.assert_ok("info");
+    let text = text.stdout_text();
+    for expected in [
+        "kind            journal of",
+        "state           closed",
+        "first position  0",
+        "00000000000000000000.kekbit",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+
+    let verify = run(&[OsStr::new("verify"), arg(&dir)]);
+    verify.assert_ok("verify");
+    let line = verify.stdout_text();
+    assert!(
+        line.contains(&format!(
+            "ok: journal {:#x}, {} segments, 2000 records, 48000 payload bytes",
+            info["journal_id"].as_u64().unwrap(),
+            segments.len()
+        )) && line.contains("closed; every checksum matches"),
+        "{line}"
+    );
+
+    // --from takes a journal position, in any segment.
+    let (position, _) = records[1234];
+    let from = run(&[
+        OsStr::new("cat"),
+        OsStr::new("--from"),
+        OsStr::new(&position.to_string()),
+        arg(&dir),
+    ]);
+    from.assert_ok("cat --from");
+    assert_eq!(
+        from.stdout_text().lines().collect::<Vec<_>>(),
+        expected[1234..]
+    );
+    for (bad, cause) in [
+        (position + 8, "no record starts at position"),
+        (1 << 40, "past the journal's end"),
+    ] {
+        let r = run(&[
+            OsStr::new("cat"),
+            OsStr::new("--from"),
+            OsStr::new(&bad.to_string()),
+            arg(&dir),
+        ]);
+        let line = r.assert_error(1, "cat --from a bad position");
+        assert!(
+            line.contains(&format!("--from {bad}: ")) && line.contains(cause),
+            "{line}"
+        );
+    }
+
+    // Writing again continues the journal, in a new segment of the size
+    // its segments have.
+    write_journal(&dir, numbered(2000, 10).as_bytes(), &[]);
+    let all = cat_lines(&dir);
+    assert_eq!(all.len(), 2010);
+    assert_eq!(all[..2000], expected[..]);
+    assert_eq!(all[2009], "record number 0000002009");
+    let again = info_json(&dir);
+    let again = again["segments"].as_array().unwrap();
+    assert_eq!(again.len(), segments.len() + 1);
+    assert_eq!(again.last().unwrap()["capacity_bytes"], 1024);
+    run(&[OsStr::new("verify"), arg(&dir)]).assert_ok("verify after a second write");
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn journal_len32_framing_and_no_checksums() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("binary");
+    let mut rng = Rng(0x10_6a1);
+    let mut payloads: Vec<Vec<u8>> = vec![Vec::new(), vec![b'\n'; 3]];
+    for _ in 0..200 {
+        let len = rng.below(300) as usize;
+        payloads.push(rng.bytes(len));
+    }
+    // The largest record a 1 KiB segment takes, exactly.
+    payloads.push(rng.bytes(1008));
+    let mut input = Vec::new();
+    for p in &payloads {
+        input.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        input.extend_from_slice(p);
+    }
+    write_journal(
+        &dir,
+        &input,
+        &[
+            "--framing",
+            "len32",
+            "--segment-size",
+            "1KiB",
+            "--no-checksums",
+        ],
+    );
+    let got: Vec<Vec<u8>> = cat_json(&dir).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(got, payloads);
+    let info = info_json(&dir);
+    for segment in info["segments"].as_array().unwrap() {
+        assert_eq!(segment["checksums"], false, "{segment}");
+    }
+    let verify = run(&[OsStr::new("verify"), arg(&dir)]);
+    verify.assert_ok("verify");
+    assert!(verify.stdout_text().contains("no checksums"), "{verify:?}");
+
+    // One byte more than a segment takes: refused, saying which record,
+    // after the records before it.
+    let over = parent.path().join("over");
+    let mut input = Vec::new();
+    for p in [&b"fits"[..], &[7u8; 1009][..]] {
+        input.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        input.extend_from_slice(p);
+    }
+    let r = run_with_input(
+        &[
+            OsStr::new("write"),
+            OsStr::new("--journal"),
+            arg(&over),
+            OsStr::new("--framing"),
+            OsStr::new("len32"),
+            OsStr::new("--segment-size"),
+            OsStr::new("1KiB"),
+        ],
+        Some(&input),
+    );
+    let line = r.assert_error(1, "a frame over the maximum");
+    assert!(line.contains("maximum record of 1008"), "{line}");
+    assert_eq!(cat_lines(&over), ["fits"]);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn journal_write_options_and_refusals() {
+    let parent = tempfile::tempdir().unwrap();
+    let p = parent.path();
+
+    // --max-record: a longer line is refused, naming the record.
+    let small = p.join("small");
+    let r = run_with_input(
+        &[
+            OsStr::new("write"),
+            OsStr::new("--journal"),
+            arg(&small),
+            OsStr::new("--max-record"),
+            OsStr::new("10"),
+            OsStr::new("--segment-size"),
+            OsStr::new("4KiB"),
+        ],
+        Some(b"short\nthis one is too long\n"),
+    );
+    let line = r.assert_error(1, "a line over --max-record");
+    assert!(line.contains("maximum record of 10 bytes"), "{line}");
+    assert_eq!(cat_lines(&small), ["short"]);
+
+    // Options that cannot make a segment, or do not fit a journal, are
+    // usage errors (status 2).
+    for extra in [
+        &["--segment-size", "1001"][..],
+        &["--segment-size", "8"],
+        &["--segment-size", "8GiB"],
+        &["--segment-size", "4KiB", "--max-record", "4081"],
+        &["--capacity", "4KiB"],
+        &["--channel-id", "7"],
+    ] {
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("write"),
+            OsStr::new("--journal"),
+            OsStr::new("never-made"),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        let r = run_with_input(&args, Some(b"x\n"));
+        r.assert_error(2, &format!("{extra:?}"));
+    }
+    assert!(!Path::new("never-made").exists());
+    let r = run_with_input(
+        &[
+            OsStr::new("write"),
+            arg(&p.join("c.kekbit")),
+            OsStr::new("--sync"),
+            OsStr::new("interval:10ms"),
+        ],
+        Some(b"x\n"),
+    );
+    let line = r.assert_error(2, "interval on a channel");
+    assert!(line.contains("for journals"), "{line}");
+
+    // A missing parent folder needs --parents; a file, or a folder of
+    // other things, is never turned into a journal.
+    let deep = p.join("a/b/journal");
+    let r = run_with_input(
+        &[OsStr::new("write"), OsStr::new("--journal"), arg(&deep)],
+        Some(b"x\n"),
+    );
+    let line = r.assert_error(1, "no parent folder");
+    assert!(line.contains("pass --parents"), "{line}");
+    write_journal(&deep, b"x\n", &["--parents", "--segment-size", "4KiB"]);
+    assert_eq!(cat_lines(&deep), ["x"]);
+    let file = p.join("plain-file");
+    fs::write(&file, b"data").unwrap();
+    let r = run_with_input(
+        &[OsStr::new("write"), OsStr::new("--journal"), arg(&file)],
+        Some(b"x\n"),
+    );
+    let line = r.assert_error(1, "a file");
+    assert!(line.contains("is a file, not a folder"), "{line}");
+    let busy = p.join("busy");
+    fs::create_dir(&busy).unwrap();
+    fs::write(busy.join("notes.txt"), b"mine").unwrap();
+    let r = run_with_input(
+        &[OsStr::new("write"), OsStr::new("--journal"), arg(&busy)],
+        Some(b"x\n"),
+    );
+    let line = r.assert_error(1, "a folder of other files");
+    assert!(line.contains("no journal"), "{line}");
+    assert_eq!(fs::read_dir(&busy).unwrap().count(), 1);
+
+    // Retention: at most 3 segments are kept; readers start at the oldest.
+    let kept = p.join("kept");
+    write_journal(
+        &kept,
+        numbered(0, 500).as_bytes(),
+        &["--segment-size", "1KiB", "--retain-segments", "3"],
+    );
+    let info = info_json(&kept);
+    assert_eq!(info["segment_count"], 3, "{info}");
+    let first = info["first_position"].as_u64().unwrap();
+    assert!(first > 0);
+    let records = cat_json(&kept);
+    assert_eq!(records[0].0, first);
+    assert_eq!(records.last().unwrap().1, b"record number 0000000499");
+    run(&[OsStr::new("verify"), arg(&kept)]).assert_ok("verify after retention");
+    // A position retention deleted is refused with the oldest kept.
+    let r = run(&[
+        OsStr::new("cat"),
+        OsStr::new("--from"),
+        OsStr::new("0"),
+        arg(&kept),
+    ]);
+    let line = r.assert_error(1, "cat --from a deleted position");
+    assert!(
+        line.contains(&format!("the oldest retained is {first}")),
+        "{line}"
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn journal_sync_policies_move_the_durable_position() {
+    let parent = tempfile::tempdir().unwrap();
+    let durable_and_end = |dir: &Path| {
+        let info = journal_info_any(dir).expect("info --json");
+        (
+            info["durable_position"].as_u64(),
+            info["end_position"].as_u64().unwrap(),
+        )
+    };
+    let send = |child: &mut Child, lines: &str| {
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(lines.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    for (policy, expect) in [
+        ("none", "behind"),
+        ("close", "behind"),
+        ("record", "at end"),
+        ("records:3", "every 3"),
+        ("interval:20ms", "at end"),
+        ("bytes:64", "at end"),
+    ] {
+        let dir = parent.path().join(policy.replace(':', "-"));
+        let mut writer = live_journal_writer(&dir, &["--segment-size", "4KiB", "--sync", policy]);
+        send(&mut writer, &numbered(0, 4));
+        // Every record is visible to readers at once, durable or not.
+        wait_for("4 records", || durable_and_end(&dir).1 == 4 * 32);
+        match expect {
+            // Nothing synced since the writer opened the journal.
+            "behind" => {
+                thread::sleep(Duration::from_millis(100));
+                assert_eq!(durable_and_end(&dir), (Some(0), 128), "{policy}");
+            }
+            // In line after the 3rd record; the 4th waits for the 6th.
+            "every 3" => assert_eq!(durable_and_end(&dir), (Some(96), 128), "{policy}"),
+            _ => wait_for(policy, || durable_and_end(&dir) == (Some(128), 128)),
+        }
+        drop(writer.stdin.take());
+        assert!(writer.wait().unwrap().success(), "{policy}");
+        // Closing syncs, whatever the policy.
+        assert_eq!(durable_and_end(&dir), (Some(128), 128), "{policy}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn a_second_journal_writer_is_refused_with_the_holders_pid() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("one-writer");
+    let mut first = live_journal_writer(&dir, &["--segment-size", "4KiB"]);
+    let pid = first.id();
+    let second = run_with_input(
+        &[OsStr::new("write"), OsStr::new("--journal"), arg(&dir)],
+        Some(b"intruder\n"),
+    );
+    let line = second.assert_error(1, "second writer");
+    assert_eq!(
+        line,
+        format!(
+            "kekbit: error: {}: the journal has a writer already (process {pid} holds its lock)",
+            dir.display()
+        )
+    );
+    let info = info_json(&dir);
+    assert_eq!(
+        (info["state"].as_str(), info["writer_pid"].as_u64()),
+        (Some("open"), Some(u64::from(pid)))
+    );
+    let text = run(&[OsStr::new("info"), arg(&dir)]).stdout_text();
+    assert!(
+        text.contains(&format!("open (writer process {pid} holds its lock)")),
+        "{text}"
+    );
+    first.stdin.as_mut().unwrap().write_all(b"mine\n").unwrap();
+    drop(first.stdin.take());
+    assert!(first.wait().unwrap().success());
+    assert_eq!(cat_lines(&dir), ["mine"]);
+    assert_eq!(info_json(&dir)["state"], "closed");
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn journal_follow_crosses_rolls_until_closed() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("followed");
+    let mut writer = live_journal_writer(&dir, &["--segment-size", "1KiB"]);
+    let mut writer_in = writer.stdin.take().unwrap();
+    let mut cat = kekbit()
+        .args([OsStr::new("cat"), OsStr::new("--follow"), arg(&dir)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = cat.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // 300 records of 32 bytes: about ten rolls. Every 25 records, wait
+    // until cat has printed them all, in order.
+    let mut seen = 0;
+    for i in 0..300 {
+        writer_in
+            .write_all(format!("record number {i:010}\n").as_bytes())
+            .unwrap();
+        writer_in.flush().unwrap();
+        if i % 25 == 24 {
+            while seen <= i {
+                let line = rx.recv_timeout(Duration::from_secs(10)).expect("a line");
+                assert_eq!(line, format!("record number {seen:010}"));
+                seen += 1;
+            }
+        }
+    }
+    drop(writer_in);
+    assert!(writer.wait().unwrap().success());
+    // End of input closes the journal; cat --follow then ends, status 0,
+    // having printed every record once.
+    let status = cat.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(seen, 300);
+    assert!(
+        rx.recv_timeout(Duration::from_secs(1)).is_err(),
+        "no more lines"
+    );
+    assert!(info_json(&dir)["segment_count"].as_u64().unwrap() >= 9);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn journal_write_resumes_after_its_writer_is_killed() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("crashed");
+    let mut writer = live_journal_writer(&dir, &["--segment-size", "1KiB", "--timeout", "30s"]);
+    // A follower, started before the crash, sees one continuous sequence.
+    let mut cat = kekbit()
+        .args([OsStr::new("cat"), OsStr::new("--follow"), arg(&dir)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = cat.stdout.take().unwrap();
+    thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    {
+        let stdin = writer.stdin.as_mut().unwrap();
+        stdin.write_all(numbered(0, 100).as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    for i in 0..100 {
+        let line = rx.recv_timeout(Duration::from_secs(10)).expect("a line");
+        assert_eq!(line, format!("record number {i:010}"));
+    }
+    // SIGKILL: no close, no seal, the lock released by the kernel.
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let info = info_json(&dir);
+    assert_eq!(info["state"], "abandoned", "{info}");
+    assert_eq!(info["writer_pid"], Value::Null);
+    assert_eq!(info["durable_position"], Value::Null);
+    let verify = run(&[OsStr::new("verify"), arg(&dir)]);
+    verify.assert_ok("verify after the crash");
+    assert!(
+        verify.stdout_text().contains("100 records") && verify.stdout_text().contains("no writer"),
+        "{verify:?}"
+    );
+    assert_eq!(cat_lines(&dir).len(), 100);
+
+    // The next writer recovers the journal and goes on after the last record.
+    write_journal(
+        &dir,
+        numbered(100, 50).as_bytes(),
+        &["--segment-size", "1KiB"],
+    );
+    let expected: Vec<String> = numbered(0, 150).lines().map(str::to_owned).collect();
+    assert_eq!(cat_lines(&dir), expected);
+    for i in 100..150 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a line after the crash");
+        assert_eq!(line, format!("record number {i:010}"));
+    }
+    // The second writer closed the journal: the follower ends, with nothing
+    // seen twice.
+    let status = cat.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(rx.recv_timeout(Duration::from_secs(1)).is_err());
+    let verify = run(&[OsStr::new("verify"), arg(&dir)]);
+    verify.assert_ok("verify after recovery");
+    assert!(
+        verify.stdout_text().contains("150 records") && verify.stdout_text().contains("closed"),
+        "{verify:?}"
+    );
+    let records = cat_json(&dir);
+    assert!(records.windows(2).all(|w| w[1].0 > w[0].0));
+}
+
+/// Runs every read command on `dir`: none panics, each exits 0 or 1 with
+/// one error line. Returns verify's error line, if it failed.
+fn read_commands_on(dir: &Path, what: &str) -> Option<String> {
+    for command in [
+        &["cat"][..],
+        &["cat", "--format", "json"],
+        &["cat", "--from", "1024"],
+        &["info"],
+        &["info", "--json"],
+    ] {
+        let mut args: Vec<&OsStr> = command.iter().map(OsStr::new).collect();
+        args.push(arg(dir));
+        let r = run(&args);
+        let what = format!("{command:?} on {what}");
+        assert_no_panic(&r.stderr, &what);
+        match r.code {
+            Some(0) => assert!(r.stderr.is_empty(), "{what}: {r:?}"),
+            Some(1) => {
+                r.assert_error(1, &what);
+            }
+            other => panic!("{what}: exit status {other:?}: {r:?}"),
+        }
+    }
+    let r = run(&[OsStr::new("verify"), arg(dir)]);
+    match r.code {
+        Some(0) => {
+            assert!(r.stderr.is_empty(), "verify on {what}: {r:?}");
+            None
+        }
+        _ => Some(r.assert_error(1, &format!("verify on {what}")).to_owned()),
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn damaged_journals_are_named_and_never_panic() {
+    let parent = tempfile::tempdir().unwrap();
+    let p = parent.path();
+    let sound = sound_journal(p, "sound", 200);
+    let info = info_json(&sound);
+    let segments = info["segments"].as_array().unwrap().clone();
+    assert!(segments.len() >= 6);
+    let seg_path = |dir: &Path, i: usize| {
+        dir.join(
+            Path::new(segments[i]["path"].as_str().unwrap())
+                .file_name()
+                .unwrap(),
+        )
+    };
+    let end = info["end_position"].as_u64().unwrap();
+    assert_eq!(read_commands_on(&sound, "the sound journal"), None);
+
+    // A missing middle segment: a gap in positions.
+    let gap = p.join("gap");
+    copy_folder(&sound, &gap);
+    fs::remove_file(seg_path(&gap, 2)).unwrap();
+    let line = read_commands_on(&gap, "a missing segment").expect("verify fails");
+    let missing_at = segments[2]["base"].as_u64().unwrap();
+    assert!(
+        line.contains(&format!("no segment starts at position {missing_at}"))
+            && line.contains("a segment is missing"),
+        "{line}"
+    );
+    let r = run(&[OsStr::new("info"), OsStr::new("--json"), arg(&gap)]);
+    r.assert_error(1, "info on a gap");
+    let value: Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(value["state"], "damaged");
+    // cat prints the records before the gap, then names it.
+    let r = run(&[OsStr::new("cat"), arg(&gap)]);
+    let line = r.assert_error(1, "cat across a gap");
+    assert!(line.contains("missing"), "{line}");
+    let before = segments[1]["end_position"].as_u64().unwrap() / 32;
+    assert_eq!(r.stdout_text().lines().count() as u64, before);
+
+    // A segment of another journal, at the right place: a journal written
+    // from the same input has the same bases, and another id.
+    let other = sound_journal(p, "other", 200);
+    let foreign = p.join("foreign");
+    copy_folder(&sound, &foreign);
+    fs::copy(seg_path(&other, 3), seg_path(&foreign, 3)).unwrap();
+    let line = read_commands_on(&foreign, "a foreign segment").expect("verify fails");
+    assert!(
+        line.contains(&segments[3]["path"].as_str().unwrap()[sound.as_os_str().len()..])
+            && line.contains("not of this journal"),
+        "{line}"
+    );
+    let r = run(&[OsStr::new("cat"), arg(&foreign)]);
+    let line = r.assert_error(1, "cat into a foreign segment");
+    assert!(line.contains("not of this journal"), "{line}");
+
+    // A garbage file named as the next segment.
+    let garbage = p.join("garbage");
+    copy_folder(&sound, &garbage);
+    let name = format!("{end:020}.kekbit");
+    write_private(&garbage.join(&name), Rng(3).bytes(1216)).unwrap();
+    let line = read_commands_on(&garbage, "a garbage segment").expect("verify fails");
+    assert!(
+        line.contains(&name) && line.contains("bad channel header"),
+        "{line}"
+    );
+    let r = run(&[OsStr::new("cat"), arg(&garbage)]);
+    let line = r.assert_error(1, "cat into a garbage segment");
+    assert!(line.contains(&name), "{line}");
+    assert_eq!(r.stdout_text().lines().count(), 200);
+
+    // Garbage under any other name is ignored, and said so.
+    let notes = p.join("notes");
+    copy_folder(&sound, &notes);
+    write_private(&notes.join("notes.txt"), b"not a segment").unwrap();
+    write_private(&notes.join("123.kekbit"), Rng(4).bytes(300)).unwrap();
+    assert_eq!(read_commands_on(&notes, "other files"), None);
+    let verify = run(&[OsStr::new("verify"), arg(&notes)]).stdout_text();
+    assert!(
+        verify.contains("2 other files ignored (123.kekbit, notes.txt)"),
+        "{verify}"
+    );
+    assert_eq!(
+        info_json(&notes)["other_files"].as_array().unwrap().len(),
+        2
+    );
+
+    // A torn record: its segment, journal position and offsets are named.
+    let torn = p.join("torn");
+    copy_folder(&sound, &torn);
+    let victim = seg_path(&torn, 4);
+    let mut bytes = fs::read(&victim).unwrap();
+    let at = HEADER_LEN + 32 + 8 + 3; // the second record's payload
+    bytes[at] ^= 0x20;
+    write_private(&victim, bytes).unwrap();
+    let line = read_commands_on(&torn, "a torn record").expect("verify fails");
+    let position = segments[4]["base"].as_u64().unwrap() + 32;
+    assert!(
+        line.contains(&format!(
+            "at journal position {position}: at record offset 32"
+        )) && line.contains("checksum mismatch")
+            && line.contains(&segments[4]["path"].as_str().unwrap()[sound.as_os_str().len()..]),
+        "{line}"
+    );
+
+    // A segment cut short, one zeroed, one unsealed but followed.
+    let cut = p.join("cut");
+    copy_folder(&sound, &cut);
+    let victim = seg_path(&cut, 1);
+    let len = fs::metadata(&victim).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&victim)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let line = read_commands_on(&cut, "a truncated segment").expect("verify fails");
+    assert!(line.contains("truncated"), "{line}");
+    let zeroed = p.join("zeroed");
+    copy_folder(&sound, &zeroed);
+    write_private(&seg_path(&zeroed, 0), vec![0u8; 1216]).unwrap();
+    read_commands_on(&zeroed, "a zeroed segment").expect("verify fails");
+    let unsealed = p.join("unsealed");
+    copy_folder(&sound, &unsealed);
+    let victim = seg_path(&unsealed, 2);
+    let mut bytes = fs::read(&victim).unwrap();
+    let seal = HEADER_LEN
+        + (segments[2]["end_position"].as_u64().unwrap() - segments[2]["base"].as_u64().unwrap())
+            as usize;
+    bytes[seal..seal + 4].fill(0);
+    write_private(&victim, bytes).unwrap();
+    let line = read_commands_on(&unsealed, "an unsealed segment").expect("verify fails");
+    assert!(line.contains("not sealed, yet"), "{line}");
+
+    // Random damage anywhere in any segment: never a panic.
+    let mut rng = Rng(0x7a11);
+    for round in 0..12 {
+        let copy = p.join(format!("random-{round}"));
+        copy_folder(&sound, &copy);
+        let victim = seg_path(&copy, rng.below(segments.len() as u64) as usize);
+        let mut bytes = fs::read(&victim).unwrap();
+        for _ in 0..3 {
+            let at = rng.below(bytes.len() as u64) as usize;
+            bytes[at] = rng.next() as u8;
+        }
+        write_private(&victim, bytes).unwrap();
+        read_commands_on(&copy, &format!("random damage {round}"));
+    }
+
+    // Opening the gapped journal for writing cuts it at the gap, says so,
+    // and goes on: it verifies again.
+    let r = run_with_input(
+        &[
+            OsStr::new("write"),
+            OsStr::new("--journal"),
+            arg(&gap),
+            OsStr::new("--segment-size"),
+            OsStr::new("1KiB"),
+        ],
+        Some(b"after recovery\n"),
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stderr.starts_with("kekbit: ") && r.stderr.contains("set aside"),
+        "{r:?}"
+    );
+    let verify = run(&[OsStr::new("verify"), arg(&gap)]);
+    verify.assert_ok("verify after recovery");
+    assert!(
+        verify.stdout_text().contains("set aside by recovery"),
+        "{verify:?}"
+    );
+    let lines = cat_lines(&gap);
+    assert_eq!(lines.len() as u64, before + 1);
+    assert_eq!(lines.last().map(String::as_str), Some("after recovery"));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn journal_folders_others_may_write_need_shared() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = sound_journal(parent.path(), "group", 50);
+    set_mode(&dir, 0o770);
+    for command in ["cat", "info", "verify"] {
+        let r = run(&[OsStr::new(command), arg(&dir)]);
+        let line = r.assert_error(1, command);
+        assert!(
+            line.contains("refused: mode 0770") && line.contains("--shared"),
+            "{line}"
+        );
+        let r = run(&[OsStr::new(command), OsStr::new("--shared"), arg(&dir)]);
+        r.assert_ok(&format!("{command} --shared"));
+    }
+    // A link to a journal is refused even with --shared.
+    set_mode(&dir, 0o700);
+    let link = parent.path().join("link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    for command in ["cat", "info", "verify"] {
+        let r = run(&[OsStr::new(command), OsStr::new("--shared"), arg(&link)]);
+        let line = r.assert_error(1, command);
+        assert!(line.contains("symbolic link"), "{line}");
+    }
+}

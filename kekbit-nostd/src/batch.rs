@@ -66,6 +66,11 @@ pub struct Batch<'w, R: Region> {
     /// stored after the marker instead of before it.
     #[cfg(kekbit_weakened_batch_order)]
     deferred: heapless::Vec<(u32, u32), 16>,
+    /// A record may be staged if it ends at or before this offset: the end
+    /// marker's space kept aside, and no further from `start + 8` than one
+    /// marker can cover. The fast path of [`place`](Self::place) is one
+    /// comparison against it; every other case takes the full rules.
+    limit: u64,
 }
 
 /// Where a record of a batch goes.
@@ -82,6 +87,7 @@ enum Place {
 impl<'w, R: Region> Batch<'w, R> {
     pub(crate) fn new(writer: &'w mut Writer<R>) -> Self {
         let start = writer.position;
+        let limit = limit_at(&writer.header, start);
         Self {
             writer,
             start,
@@ -90,6 +96,7 @@ impl<'w, R: Region> Batch<'w, R> {
             published: 0,
             #[cfg(kekbit_weakened_batch_order)]
             deferred: heapless::Vec::new(),
+            limit,
         }
     }
 
@@ -108,6 +115,7 @@ impl<'w, R: Region> Batch<'w, R> {
     /// assert_eq!(batch.write(b"second")?, 24);
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
+    #[inline]
     pub fn write(&mut self, payload: &[u8]) -> Result<u32, WriteError> {
         let len = self.admit(payload.len())?;
         let place = self.place(len)?;
@@ -299,6 +307,7 @@ impl<'w, R: Region> Batch<'w, R> {
     }
 
     /// Checks the open state and the maximum record length.
+    #[inline]
     fn admit(&self, len: usize) -> Result<u32, WriteError> {
         self.writer.ensure_open()?;
         let max = self.writer.header.max_record_len;
@@ -310,7 +319,21 @@ impl<'w, R: Region> Batch<'w, R> {
 
     /// Decides where a record of `len` payload bytes goes, publishing what
     /// must be published first; marks the channel full if it fits nowhere.
+    #[inline]
     fn place(&mut self, len: u32) -> Result<Place, WriteError> {
+        // The common case: the record fits in this batch. `limit` folds in
+        // every rule `place_by_rules` checks for it (the end marker's space,
+        // the span one marker can cover), so both agree on it.
+        if self.next as u64 + record_span(len) as u64 <= self.limit {
+            return Ok(Place::Staged(self.next));
+        }
+        self.place_by_rules(len)
+    }
+
+    /// [`place`](Self::place) for every case, the rare ones included.
+    #[cold]
+    #[inline(never)]
+    fn place_by_rules(&mut self, len: u32) -> Result<Place, WriteError> {
         let header = self.writer.header;
         let span = record_span(len);
         let inside = self.next - self.start - BATCH_MARKER_LEN as u32;
@@ -359,6 +382,7 @@ impl<'w, R: Region> Batch<'w, R> {
     }
 
     /// Frames a record whose payload is in place; returns its position.
+    #[inline(always)]
     fn finish(&mut self, place: Place, len: u32) -> u32 {
         match place {
             Place::Staged(at) => {
@@ -442,7 +466,21 @@ impl<'w, R: Region> Batch<'w, R> {
     fn restart(&mut self) {
         self.start = self.writer.position;
         self.next = self.start + BATCH_MARKER_LEN as u32;
+        self.limit = limit_at(&self.writer.header, self.start);
     }
+}
+
+/// Where the records of a batch whose marker is at `start` may end at the
+/// latest: `capacity - 8` (the end marker's space), and at most
+/// [`MAX_BATCH_SPAN`] past the marker. A record of span `s` at `next` fits
+/// both iff `next + s <= limit`: the first is `fits(remaining_at(next), len)`
+/// (which implies `next + 8 <= capacity`), the second is `next - start - 8
+/// + s <= MAX_BATCH_SPAN` (which implies `s <= MAX_BATCH_SPAN`).
+#[inline]
+fn limit_at(header: &crate::header::Header, start: u32) -> u64 {
+    let end_marker = (header.capacity_bytes as u64).saturating_sub(MARKER_LEN as u64);
+    let span = start as u64 + BATCH_MARKER_LEN as u64 + MAX_BATCH_SPAN as u64;
+    end_marker.min(span)
 }
 
 impl<R: Region> Drop for Batch<'_, R> {
@@ -550,6 +588,97 @@ impl fmt::Display for BatchError {
 impl core::error::Error for BatchError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         Some(&self.error)
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    //! `place`'s one-comparison fast path must agree with the full rules.
+    use super::*;
+    use crate::{AlignedBuffer, ChannelConfig, Header, ReadError, Reader, SliceRegion};
+
+    #[test]
+    fn the_limit_folds_in_the_end_marker_and_the_span_one_marker_covers() {
+        let header = |capacity| {
+            ChannelConfig::new(1)
+                .header_for(HEADER_LEN + capacity as usize)
+                .unwrap()
+        };
+        assert_eq!(limit_at(&header(256), 0), 248);
+        assert_eq!(limit_at(&header(256), 200), 248);
+        let big = header(MAX_CAPACITY);
+        assert_eq!(limit_at(&big, 0), 8 + MAX_BATCH_SPAN as u64);
+        assert_eq!(
+            limit_at(&big, 1 << 31),
+            (1 << 31) + 8 + MAX_BATCH_SPAN as u64
+        );
+        let end = MAX_CAPACITY as u64 - 8;
+        assert_eq!(limit_at(&big, MAX_CAPACITY - 1024), end);
+    }
+
+    /// Every small channel, every record length: a batch of equal records
+    /// publishes exactly as many as the fit rule allows, then marks the
+    /// channel full with the rule's figures.
+    #[test]
+    fn batches_fill_every_small_channel_exactly_as_the_rules_say() {
+        // Miri runs a sample of the sweep: it is some thousand times slower.
+        let step = if cfg!(miri) { 40 } else { 8 };
+        for capacity in (24..=200u32).step_by(step) {
+            let max = Header::max_record_len_limit(capacity).min(48);
+            for len in (0..=max).step_by(step / 8) {
+                let mut buffer = AlignedBuffer::<{ HEADER_LEN + 200 }>::new();
+                buffer.as_mut_slice().fill(0xA5);
+                let region_len = HEADER_LEN + capacity as usize;
+                let mut region =
+                    SliceRegion::new(&mut buffer.as_mut_slice()[..region_len]).unwrap();
+                let config = ChannelConfig::new(1).max_record_len(max);
+                let mut writer = Writer::create(&mut region, &config).unwrap();
+                let record = [7u8; 48];
+                let mut batch = writer.batch();
+                let mut written = 0u32;
+                let error = loop {
+                    match batch.write(&record[..len as usize]) {
+                        Ok(_) => written += 1,
+                        Err(e) => break e,
+                    }
+                };
+                drop(batch);
+                // The model: 8 bytes for the end marker; a marker and as many
+                // records as fit, or else one record on its own.
+                let span = record_span(len);
+                let room = capacity - 8;
+                let (expected, used) = if 8 + span <= room {
+                    let k = (room - 8) / span;
+                    (k, 8 + k * span)
+                } else if span <= room {
+                    (1, span)
+                } else {
+                    (0, 0)
+                };
+                let case = (capacity, len);
+                assert_eq!(written, expected, "{case:?}");
+                assert_eq!(
+                    error,
+                    WriteError::Full {
+                        needed: 8 + len as u64,
+                        remaining: room - used,
+                    },
+                    "{case:?}"
+                );
+                let mut reader = Reader::open(writer.shared_region()).unwrap();
+                let mut read = 0;
+                let end = loop {
+                    match reader.try_read() {
+                        Ok(Some(r)) => {
+                            assert_eq!(r, &record[..len as usize], "{case:?}");
+                            read += 1;
+                        }
+                        other => break other,
+                    }
+                };
+                assert_eq!((read, end), (expected, Err(ReadError::Full)), "{case:?}");
+            }
+        }
     }
 }
 

@@ -17,6 +17,11 @@ use crate::sync::{Ordering, fence};
 /// a line the writer is still filling.
 const READ_AHEAD: u32 = 2048;
 
+/// How much further than [`READ_AHEAD`] a reader asks for at a time, so
+/// that the records after it find their lines asked for already and skip
+/// the work: four cache lines.
+const READ_AHEAD_STEP: u32 = 256;
+
 /// How many times a reader retries a heartbeat the writer is storing.
 const HEARTBEAT_TRIES: u32 = 4;
 
@@ -113,6 +118,13 @@ pub struct Reader<'a, R: Region + ?Sized> {
     batch_read: u32,
     /// Published bytes are prefetched up to here (only inside a batch).
     prefetched: u32,
+    /// Where the bytes known to be published end: the current batch's end,
+    /// or past it once the batches after it were seen published. Always
+    /// the end of a checked batch span, so a commit word fits there.
+    ahead_end: u32,
+    /// The boundary whose marker `peek_next_batch` last found unpublished,
+    /// so that it is loaded once, not on every record; `u32::MAX` if none.
+    peeked: u32,
     watch: Option<Watch>,
 }
 
@@ -170,6 +182,8 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             batch_end: 0,
             batch_read: 0,
             prefetched: 0,
+            ahead_end: 0,
+            peeked: u32::MAX,
             watch: None,
         })
     }
@@ -232,36 +246,59 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     /// assert_eq!(reader.try_read(), Err(ReadError::Closed));
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
+    #[inline(always)]
     pub fn try_read(&mut self) -> Result<Option<&'a [u8]>, ReadError> {
-        let mut position = self.position;
-        let (len, next) = match self.record_at(position)? {
-            Next::Empty => return Ok(None),
-            Next::Record { len, next } => (len, next),
-            Next::Batch { span, next } => {
-                // Step inside: the marker is a boundary of its own. The
-                // reader's position moves past it only with the first
-                // record, below, so that on damage it stays at the marker.
-                self.batch_start = position;
-                self.batch_end = next + span;
-                self.batch_read = 0;
-                self.prefetched = next;
-                self.run_ahead();
-                position = next;
-                match self.record_at(position)? {
-                    Next::Empty => return Ok(None),
-                    Next::Record { len, next } => (len, next),
-                    Next::Batch { span, .. } => {
-                        let corruption = Corruption::BadCommitWord {
-                            word: COMMIT_BATCH_TAG | span,
-                        };
-                        return Err(ReadError::Corrupt {
-                            position,
-                            corruption,
-                        });
-                    }
-                }
-            }
+        // Kept small so that it inlines into the caller's loop: the rare
+        // steps (entering a batch, checksums, damage) are calls.
+        let position = self.position;
+        match self.record_at(position)? {
+            Next::Record { len, next } => self.take(position, len, next),
+            Next::Empty => Ok(None),
+            Next::Batch { span, next } => self.enter_batch(position, span, next),
+        }
+    }
+
+    /// Steps inside the batch whose marker is at `marker` (a boundary of its
+    /// own), then reads its first record, at `first`.
+    #[inline(never)]
+    fn enter_batch(
+        &mut self,
+        marker: u32,
+        span: u32,
+        first: u32,
+    ) -> Result<Option<&'a [u8]>, ReadError> {
+        self.batch_start = marker;
+        self.batch_end = first + span;
+        self.batch_read = 0;
+        // What was prefetched while the reader was in the batch before, if
+        // it ran ahead into this one, still counts.
+        self.ahead_end = self.ahead_end.max(self.batch_end);
+        self.prefetched = self.prefetched.max(first);
+        self.position = first;
+        self.run_ahead();
+        let read = match self.record_at(first) {
+            Ok(Next::Record { len, next }) => self.take(first, len, next),
+            Ok(Next::Empty) => Ok(None),
+            Ok(Next::Batch { span, .. }) => Err(damaged(
+                first,
+                Corruption::BadCommitWord {
+                    word: COMMIT_BATCH_TAG | span,
+                },
+            )),
+            Err(e) => Err(e),
         };
+        // The reader moves past the marker only with the first record, so
+        // that on damage (or nothing to read) it stays at the marker.
+        if !matches!(read, Ok(Some(_))) {
+            self.position = marker;
+        }
+        read
+    }
+
+    /// Returns the record of `len` payload bytes at `position` (whose
+    /// bounds `record_at` checked) and moves past it, to `next`.
+    #[inline(always)]
+    fn take(&mut self, position: u32, len: u32, next: u32) -> Result<Option<&'a [u8]>, ReadError> {
         let at = HEADER_LEN + position as usize;
         // SAFETY: `record_at` checked the payload lies inside the record
         // area; the fence after the load of its commit word (or of its
@@ -269,20 +306,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         // never change.
         let payload = unsafe { self.region.bytes(at + PAYLOAD_OFFSET, len as usize) };
         if self.header.checksums() {
-            // SAFETY: the checksum word is in the checked record header; it
-            // was stored before the commit word was published.
-            let stored = unsafe {
-                self.region
-                    .load_u32(at + RECORD_CHECKSUM_OFFSET, Ordering::Relaxed)
-            };
-            let computed = checksum::record(payload);
-            if stored != computed {
-                return Err(ReadError::Checksum {
-                    position,
-                    stored,
-                    computed,
-                });
-            }
+            self.verify(position, payload)?;
         }
         self.position = next;
         if next <= self.batch_end {
@@ -292,17 +316,81 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         Ok(Some(payload))
     }
 
-    /// Prefetches the published lines of the current batch, up to
-    /// [`READ_AHEAD`] bytes past the position.
+    /// Checks the CRC32C of the record at `position`.
+    #[inline(never)]
+    fn verify(&self, position: u32, payload: &[u8]) -> Result<(), ReadError> {
+        // SAFETY: the checksum word is in the record header `record_at`
+        // checked; it was stored before the commit word was published.
+        let stored = unsafe {
+            self.region.load_u32(
+                HEADER_LEN + position as usize + RECORD_CHECKSUM_OFFSET,
+                Ordering::Relaxed,
+            )
+        };
+        let computed = checksum::record(payload);
+        if stored != computed {
+            return Err(ReadError::Checksum {
+                position,
+                stored,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Prefetches published lines up to [`READ_AHEAD`] bytes past the
+    /// position: the rest of the current batch, then the batches after it
+    /// that are published already, so that a reader which is behind does
+    /// not wait for each batch's first lines.
     #[inline]
     fn run_ahead(&mut self) {
-        let target = self.batch_end.min(self.position.saturating_add(READ_AHEAD));
+        let want = self.position.saturating_add(READ_AHEAD);
+        if self.prefetched >= want || (self.prefetched >= self.ahead_end && !self.peek_next_batch())
+        {
+            return;
+        }
+        let target = self.ahead_end.min(want.saturating_add(READ_AHEAD_STEP));
         let from = self.prefetched.max(self.position);
         if target > from {
             self.region
                 .prefetch(HEADER_LEN + from as usize, (target - from) as usize);
             self.prefetched = target;
         }
+    }
+
+    /// Whether the batch that starts where the known published bytes end is
+    /// published too; if so, its span extends them. Its marker is loaded
+    /// once per boundary while unpublished: a reader that caught up polls
+    /// that word anyway, and a reader that is behind finds it published.
+    #[inline(never)]
+    fn peek_next_batch(&mut self) -> bool {
+        let at = self.ahead_end;
+        if self.peeked == at {
+            return false;
+        }
+        // `ahead_end` is the end of a checked batch span, which leaves room
+        // for a commit word: the load is in bounds.
+        let capacity = self.header.capacity_bytes;
+        debug_assert!(at % 8 == 0 && at as usize + MARKER_LEN <= capacity as usize);
+        // SAFETY: in bounds and aligned, as above; commit words are only
+        // ever accessed atomically. Only a prefetch depends on the value,
+        // so it needs no ordering.
+        let word = unsafe {
+            self.region
+                .load_u32(HEADER_LEN + at as usize, Ordering::Relaxed)
+        };
+        if let Commit::Batch(span) = classify(word) {
+            // The checks `record_at` makes of a marker, so the span's end
+            // leaves room for a commit word in turn.
+            let room = (capacity - at) as u64;
+            let fits = span as u64 + (BATCH_MARKER_LEN + MARKER_LEN) as u64 <= room;
+            if span != 0 && span % RECORD_ALIGN as u32 == 0 && fits {
+                self.ahead_end = at + BATCH_MARKER_LEN as u32 + span;
+                return true;
+            }
+        }
+        self.peeked = at;
+        false
     }
 
     /// If the reader stopped inside a batch: the batch marker's offset and
@@ -335,6 +423,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     }
 
     /// Decodes and bounds-checks the commit word at `position`.
+    #[inline(always)]
     fn record_at(&self, position: u32) -> Result<Next, ReadError> {
         let capacity = self.header.capacity_bytes;
         let word = self.load_commit(position);
@@ -344,20 +433,14 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
             Commit::Empty => Ok(Next::Empty),
             Commit::Closed => Err(ReadError::Closed),
             Commit::Full => Err(ReadError::Full),
-            Commit::Invalid(word) => Err(ReadError::Corrupt {
-                position,
-                corruption: Corruption::BadCommitWord { word },
-            }),
+            Commit::Invalid(word) => Err(damaged(position, Corruption::BadCommitWord { word })),
             Commit::Batch(span) => {
                 // The span must hold at least one record and leave room for
                 // the end marker after it.
                 let fits = span as u64 + (BATCH_MARKER_LEN + MARKER_LEN) as u64 <= remaining as u64;
                 if span == 0 || span % RECORD_ALIGN as u32 != 0 || !fits {
                     let corruption = Corruption::BadBatchSpan { span, remaining };
-                    return Err(ReadError::Corrupt {
-                        position,
-                        corruption,
-                    });
+                    return Err(damaged(position, corruption));
                 }
                 Ok(Next::Batch {
                     span,
@@ -368,10 +451,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                 let max = self.header.max_record_len;
                 if len > max {
                     let corruption = Corruption::LengthExceedsMax { len, max };
-                    return Err(ReadError::Corrupt {
-                        position,
-                        corruption,
-                    });
+                    return Err(damaged(position, corruption));
                 }
                 // The writer always leaves room for an end marker after a
                 // record; a record that does not is damage. `len` <= 2^30 and
@@ -379,10 +459,7 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
                 let span = record_span(len);
                 if span > remaining - MARKER_LEN as u32 {
                     let corruption = Corruption::LengthExceedsCapacity { len, remaining };
-                    return Err(ReadError::Corrupt {
-                        position,
-                        corruption,
-                    });
+                    return Err(damaged(position, corruption));
                 }
                 Ok(Next::Record {
                     len,
@@ -445,6 +522,9 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
         // reading ahead: its span is only known from its marker.
         self.batch_start = 0;
         self.batch_end = 0;
+        self.prefetched = 0;
+        self.ahead_end = 0;
+        self.peeked = u32::MAX;
         Ok(())
     }
 
@@ -644,6 +724,17 @@ impl<'a, R: Region + ?Sized> Reader<'a, R> {
     }
 }
 
+/// The error for damage found at `position`; out of line, so the checks
+/// that may return it stay small in the hot path.
+#[cold]
+#[inline(never)]
+fn damaged(position: u32, corruption: Corruption) -> ReadError {
+    ReadError::Corrupt {
+        position,
+        corruption,
+    }
+}
+
 impl<R: Region + ?Sized> Clone for Reader<'_, R> {
     fn clone(&self) -> Self {
         Self {
@@ -654,6 +745,8 @@ impl<R: Region + ?Sized> Clone for Reader<'_, R> {
             batch_end: self.batch_end,
             batch_read: self.batch_read,
             prefetched: self.prefetched,
+            ahead_end: self.ahead_end,
+            peeked: self.peeked,
             watch: self.watch,
         }
     }
@@ -697,6 +790,162 @@ impl<'a, R: Region + ?Sized> Iterator for Records<'_, 'a, R> {
 }
 
 impl<R: Region + ?Sized> FusedIterator for Records<'_, '_, R> {}
+
+#[cfg(test)]
+mod run_ahead_tests {
+    //! What a reader prefetches: only lines of batches already published,
+    //! nothing for a per-record writer's records.
+    use super::*;
+    use crate::{AlignedBuffer, ChannelConfig, SliceRegion, Writer};
+    use core::cell::RefCell;
+    use std::vec::Vec;
+
+    /// A region that forwards to another and records every prefetch, as
+    /// record-area offsets `start..end`.
+    struct Recording<'r, R: Region> {
+        inner: &'r R,
+        prefetched: RefCell<Vec<(usize, usize)>>,
+    }
+
+    impl<'r, R: Region> Recording<'r, R> {
+        fn new(inner: &'r R) -> Self {
+            Self {
+                inner,
+                prefetched: RefCell::new(Vec::new()),
+            }
+        }
+
+        /// The furthest record-area offset prefetched so far.
+        fn furthest(&self) -> Option<usize> {
+            self.prefetched.borrow().iter().map(|&(_, end)| end).max()
+        }
+    }
+
+    // SAFETY: every method forwards to `inner` unchanged, with the caller's
+    // contract; `prefetch` also records its arguments, which reads nothing.
+    unsafe impl<R: Region> Region for Recording<'_, R> {
+        fn len(&self) -> usize {
+            self.inner.len()
+        }
+        unsafe fn load_u32(&self, offset: usize, order: Ordering) -> u32 {
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.inner.load_u32(offset, order) }
+        }
+        unsafe fn store_u32(&self, offset: usize, value: u32, order: Ordering) {
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.inner.store_u32(offset, value, order) }
+        }
+        unsafe fn copy_in(&self, offset: usize, src: &[u8]) {
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.inner.copy_in(offset, src) }
+        }
+        unsafe fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.inner.copy_out(offset, dst) }
+        }
+        unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.inner.bytes(offset, len) }
+        }
+        unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
+            // SAFETY: the caller's contract, forwarded.
+            unsafe { self.inner.bytes_mut(offset, len) }
+        }
+        fn prefetch(&self, offset: usize, len: usize) {
+            let start = offset - HEADER_LEN;
+            self.prefetched.borrow_mut().push((start, start + len));
+            self.inner.prefetch(offset, len);
+        }
+    }
+
+    const LEN: usize = HEADER_LEN + 16384;
+    const RECORD: [u8; 64] = [0x5A; 64];
+
+    #[test]
+    fn a_per_record_writers_records_are_read_without_prefetching() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        for _ in 0..100 {
+            writer.write(&RECORD).unwrap();
+        }
+        let recording = Recording::new(writer.shared_region());
+        let mut reader = Reader::open(&recording).unwrap();
+        assert_eq!(reader.records().count(), 100);
+        assert_eq!(recording.prefetched.borrow().len(), 0);
+    }
+
+    #[test]
+    fn a_reader_prefetches_only_what_is_published() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        buffer.as_mut_slice().fill(0xA5); // whatever the memory held
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        let recording = Recording::new(writer.shared_region());
+        let mut reader = Reader::open(&recording).unwrap();
+        // Batches of 32 records of 72 bytes: 8 + 2304 bytes each.
+        let span = 8 + 32 * 72;
+        for batch in 1..=3 {
+            {
+                let mut staged = writer.batch();
+                for _ in 0..32 {
+                    staged.write(&RECORD).unwrap();
+                }
+                // While the batch is staged, the reader reads everything
+                // published and prefetches nothing of it.
+                let mut read = 0;
+                while let Some(record) = reader.try_read().unwrap() {
+                    assert_eq!(record, RECORD);
+                    read += 1;
+                }
+                assert_eq!(read, if batch == 1 { 0 } else { 32 });
+                let published = (batch - 1) * span;
+                assert!(
+                    recording.furthest().unwrap_or(0) <= published,
+                    "batch {batch}: prefetched up to {:?}, published {published}",
+                    recording.furthest()
+                );
+            }
+        }
+        assert_eq!(reader.records().count(), 32);
+        assert!(recording.furthest().unwrap() <= 3 * span);
+    }
+
+    #[test]
+    fn a_reader_that_is_behind_runs_ahead_into_the_next_published_batch() {
+        let mut buffer = AlignedBuffer::<LEN>::new();
+        let mut region = SliceRegion::new(buffer.as_mut_slice()).unwrap();
+        let mut writer = Writer::create(&mut region, &ChannelConfig::new(1)).unwrap();
+        let span = 8 + 32 * 72;
+        for _ in 0..3 {
+            let mut batch = writer.batch();
+            for _ in 0..32 {
+                batch.write(&RECORD).unwrap();
+            }
+        }
+        let recording = Recording::new(writer.shared_region());
+        let mut reader = Reader::open(&recording).unwrap();
+        // Past its first record it asks for READ_AHEAD bytes and a step
+        // more, which this batch ends before: all of its batch, no more.
+        reader.try_read().unwrap().unwrap();
+        assert!(8 + 72 + READ_AHEAD as usize + READ_AHEAD_STEP as usize > span);
+        assert_eq!(recording.furthest(), Some(span));
+        // Once READ_AHEAD reaches past the batch, it runs into the next one,
+        // which is published.
+        for _ in 0..8 {
+            reader.try_read().unwrap().unwrap();
+        }
+        let furthest = recording.furthest().unwrap();
+        assert!(furthest > span && furthest <= 2 * span, "{furthest}");
+        // Every line is asked for once.
+        let mut ranges = recording.prefetched.borrow().clone();
+        ranges.sort();
+        assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "{ranges:?}");
+        // A seek forgets it; reading on still works.
+        reader.seek(0).unwrap();
+        assert_eq!(reader.records().count(), 96);
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -701,6 +701,7 @@ impl<R: Region> Writer<R> {
     /// Stores the framing of a record of `len` payload bytes already copied
     /// in at `position`, except its commit word; returns the position after
     /// it.
+    #[inline(always)]
     pub(crate) fn frame(&self, position: u32, len: u32) -> u32 {
         let next = position as u64 + record_span(len) as u64;
         assert!(
@@ -725,6 +726,7 @@ impl<R: Region> Writer<R> {
 
     /// Publishes the record of `len` payload bytes already copied in at the
     /// current position; returns its position.
+    #[inline]
     pub(crate) fn publish_single(&mut self, len: u32) -> u32 {
         let position = self.position;
         let next = self.frame(position, len);

@@ -723,6 +723,8 @@ mod format_doc {
             .split("# Relay messages")
             .nth(1)
             .expect("a relay section");
+        // Up to the next part of the document.
+        let section = section.split("\n# ").next().unwrap_or(section);
         let rows: Vec<(usize, usize, String)> = section
             .lines()
             .filter_map(|line| {

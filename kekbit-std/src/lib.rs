@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 #![cfg(unix)]
 
+mod batch;
 mod clock;
 mod creation;
 mod durability;
@@ -16,6 +17,7 @@ mod trust;
 mod wait;
 mod writer;
 
+pub use batch::{BatchError, ShmBatch, ShmBatchGrant};
 pub use clock::SystemClock;
 pub use durability::Durability;
 pub use error::{ChannelError, TrustError};

@@ -220,6 +220,12 @@ unsafe impl Region for MappedRegion {
         // SAFETY: the caller's contract is forwarded unchanged.
         unsafe { self.inner.region.bytes_mut(offset, len) }
     }
+    #[inline]
+    fn prefetch(&self, offset: usize, len: usize) {
+        // Forwarded, or the trait's default (nothing) would stop readers
+        // reading ahead over the batches of a channel file.
+        self.inner.region.prefetch(offset, len)
+    }
 }
 
 #[cfg(test)]

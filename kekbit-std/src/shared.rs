@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use kekbit_nostd::{Encode, Handler};
 
+use crate::batch::{BatchError, ShmBatch};
 use crate::error::ChannelError;
 use crate::writer::ShmWriter;
 
@@ -118,6 +119,66 @@ impl SharedWriter {
         E: Encode + ?Sized,
     {
         self.lock().write_with(handler, record)
+    }
+
+    /// Writes every record of `records` as one batch, with no other
+    /// thread's record between them; see [`ShmWriter::write_all`].
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{SharedWriter, ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = SharedWriter::new(ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?);
+    /// writer.write_all(&[b"request", b"its payload"])?;
+    /// let channel = ShmReader::open(&path)?;
+    /// assert_eq!(channel.reader()?.records().count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_all(&self, records: &[&[u8]]) -> Result<u32, BatchError> {
+        self.lock().write_all(records)
+    }
+
+    /// Holds the lock while `fill` writes a batch, then publishes it (and
+    /// applies the durability policy) before letting other threads in;
+    /// returns what `fill` returned. See [`ShmWriter::batch`].
+    ///
+    /// Records `fill` wrote before failing are published too, as dropping a
+    /// batch does; `fill`'s error is returned rather than a flush error.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_nostd::ChannelConfig;
+    /// # use kekbit_std::{SharedWriter, ShmReader, ShmWriter};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("c.kekbit");
+    /// let writer = SharedWriter::new(ShmWriter::create(&path, &ChannelConfig::new(1).capacity_bytes(4096))?);
+    /// let first = writer.batch(|batch| {
+    ///     let first = batch.write(b"header")?;
+    ///     for line in ["a", "b", "c"] {
+    ///         batch.write(line.as_bytes())?;
+    ///     }
+    ///     Ok(first)
+    /// })?;
+    /// assert_eq!(first, 8); // after the batch's marker
+    /// let channel = ShmReader::open(&path)?;
+    /// assert_eq!(channel.reader()?.records().count(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch<T>(
+        &self,
+        fill: impl FnOnce(&mut ShmBatch<'_>) -> Result<T, ChannelError>,
+    ) -> Result<T, ChannelError> {
+        let mut guard = self.lock();
+        let mut batch = guard.batch();
+        let filled = fill(&mut batch);
+        let published = batch.publish();
+        let value = filled?;
+        published?;
+        Ok(value)
     }
 
     /// Stores a heartbeat now; see [`ShmWriter::heartbeat`], and

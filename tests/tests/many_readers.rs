@@ -1,11 +1,14 @@
 //! One writer process and three reader processes on one `/dev/shm` channel:
-//! every reader sees every record, in order, byte for byte.
+//! every reader sees every record, in order, byte for byte, whether the
+//! writer publishes them one by one or in batches.
 
 use std::process::{Command, Stdio};
 
 use kekbit_tests::scratch_dir;
 
 const RECORDS: u64 = 1_000_000;
+/// Records of the batched run (fewer: CI runs both on two cores).
+const BATCHED_RECORDS: u64 = 500_000;
 const SEED: u64 = 0x5EED_0001;
 /// Room for a million records averaging under 200 bytes, with margin.
 const CAPACITY: u64 = 256 << 20;
@@ -24,7 +27,46 @@ fn field<'a>(line: &'a str, key: &str) -> &'a str {
 #[test]
 #[cfg_attr(miri, ignore)]
 fn three_reader_processes_see_every_record_of_a_million() {
-    let dir = scratch_dir("many-readers");
+    let writer = |path: &str| {
+        helper()
+            .args([
+                "write",
+                path,
+                &RECORDS.to_string(),
+                &SEED.to_string(),
+                &CAPACITY.to_string(),
+                "5000",
+                "0",
+            ])
+            .output()
+            .expect("run the writer")
+    };
+    three_readers("many-readers", RECORDS, writer);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)]
+fn three_reader_processes_see_every_record_of_half_a_million_in_batches() {
+    let writer = |path: &str| {
+        helper()
+            .args([
+                "write-batches",
+                path,
+                &BATCHED_RECORDS.to_string(),
+                &SEED.to_string(),
+                &CAPACITY.to_string(),
+                "64",
+            ])
+            .output()
+            .expect("run the writer")
+    };
+    three_readers("many-readers-batches", BATCHED_RECORDS, writer);
+}
+
+/// Starts three reader processes, runs `writer` on the channel's path, and
+/// checks every reader saw exactly what it wrote.
+fn three_readers(name: &str, records: u64, writer: impl FnOnce(&str) -> std::process::Output) {
+    let dir = scratch_dir(name);
     let path = dir.join("channel.kekbit");
     let path_arg = path.to_str().unwrap();
 
@@ -38,21 +80,10 @@ fn three_reader_processes_see_every_record_of_a_million() {
                 .expect("spawn a reader")
         })
         .collect();
-    let writer = helper()
-        .args([
-            "write",
-            path_arg,
-            &RECORDS.to_string(),
-            &SEED.to_string(),
-            &CAPACITY.to_string(),
-            "5000",
-            "0",
-        ])
-        .output()
-        .expect("run the writer");
+    let writer = writer(path_arg);
     assert!(writer.status.success(), "writer failed: {writer:?}");
     let written = String::from_utf8(writer.stdout).unwrap();
-    assert_eq!(field(&written, "records"), RECORDS.to_string());
+    assert_eq!(field(&written, "records"), records.to_string());
     let digest = field(&written, "digest").to_string();
 
     for reader in readers {
@@ -63,7 +94,7 @@ fn three_reader_processes_see_every_record_of_a_million() {
             "reader failed: {line} {:?}",
             out.status
         );
-        assert_eq!(field(&line, "records"), RECORDS.to_string(), "{line}");
+        assert_eq!(field(&line, "records"), records.to_string(), "{line}");
         assert_eq!(field(&line, "digest"), digest, "{line}");
         assert_eq!(field(&line, "end"), "closed", "{line}");
     }

@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use kekbit_benches::journal;
 use kekbit_benches::kek::{self, ChannelFile, KekRx, Remove};
 use kekbit_benches::kek035::Channel035;
 use kekbit_benches::limits::{self, Line, Memory};
@@ -31,6 +32,11 @@ const SIZES: [usize; 4] = [8, 64, 1024, 65536];
 const SMALL: usize = 64;
 /// Warm-up rounds before each latency histogram.
 const WARMUP: u64 = 10_000;
+/// Records per batch in the batched rows.
+const BATCH: u64 = 32;
+/// Row names of the batched rows.
+const KEK_BATCH: &str = "kekbit, batches of 32";
+const RTRB_BATCH: &str = "rtrb, batches of 32 (write_chunk_uninit)";
 
 const BUSY_MEMCPY: &str = "memcpy, pre-faulted /dev/shm, other core busy";
 const T_THREADS: &str = "Throughput between threads";
@@ -148,14 +154,14 @@ impl Names {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = if args.first().map(String::as_str) == Some("__child")
-        && args.get(1).map(String::as_str) == Some("kv")
-    {
-        kv_child(&args[2..])
-    } else if args.first().map(String::as_str) == Some("__child") {
-        child(&args[1..])
-    } else {
-        run(&args)
+    let result = match (
+        args.first().map(String::as_str),
+        args.get(1).map(String::as_str),
+    ) {
+        (Some("__child"), Some("kv")) => kv_child(&args[2..]),
+        (Some("__child"), _) => child(&args[1..]),
+        (Some("__profile"), _) => profile(&args[1..]),
+        _ => run(&args),
     };
     if let Err(e) = result {
         eprintln!("compare: {e}");
@@ -175,7 +181,8 @@ impl std::fmt::Display for Usage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(
             "usage: compare [--quick] [--verbose] [--reps N] \
-             [--only threads,processes,latency,fanout,durable,kv] [--disk-dir DIR] [--write-markdown FILE]",
+             [--only threads,processes,latency,fanout,durable,journal,kv,relay] \
+             [--disk-dir DIR] [--write-markdown FILE]",
         )
     }
 }
@@ -218,10 +225,13 @@ fn run(args: &[String]) -> Res<()> {
             dirs.disk.display()
         )));
     }
+    eprintln!("CPU: {}", cpu_model());
     let started = Instant::now();
     let mut report = Report::default();
     report.verbose = verbose;
     declare(&mut report, &plan, &disk_fs);
+    let journal_plan = journal::Plan::new(plan.quick);
+    journal::declare(&mut report, &journal_plan, &disk_fs);
     declare_kv(&mut report, &plan, &disk_fs);
     let mut names = Names(0);
     for rep in 0..plan.reps {
@@ -254,6 +264,10 @@ fn run(args: &[String]) -> Res<()> {
                 durable_rep(&mut report, &plan, &dirs, &mut names),
             )?;
         }
+        if on("journal") {
+            let done = journal::rep(&mut report, &journal_plan, &dirs.shm, &dirs.disk);
+            context("journal", done)?;
+        }
         if on("kv") {
             context("kv", kv_rep(&mut report, &plan, &dirs, &mut names))?;
         }
@@ -263,7 +277,8 @@ fn run(args: &[String]) -> Res<()> {
     }
     let elapsed = started.elapsed();
     let tables = report.markdown();
-    let targets = targets(&report);
+    let mut targets = targets(&report);
+    journal_targets(&mut targets, &report, &journal_plan);
     println!("{tables}{targets}");
     eprintln!("done in {:.1} s", elapsed.as_secs_f64());
     if let Some(path) = markdown {
@@ -283,13 +298,18 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
              (at most {} records). The reader checks every record's sequence number. \
              kekbit: a fresh kekbit-std channel in `/dev/shm` per measurement, with \
              kekbit-std's defaults (the channel is pre-faulted when created, outside the \
-             timed window); \"pre-faulting timed too\" adds the creation time; \"writer \
+             timed window); \"batches of 32\" writes with `ShmWriter::batch`, 32 records \
+             published by one store, and the reader reads ahead over each published batch; \
+             \"pre-faulting timed too\" adds the creation time; \"writer \
              alone\" writes with no reader running; \"no \
              pre-fault\" turns pre-faulting off, so writes take the page faults; \"checksums on\" \
              adds a CRC32C per record, computed by the writer and checked by the reader. \
              kekbit 0.3.5 \
              does not pre-fault. rtrb and bbqueue carry length-prefixed frames in a 1 MiB \
-             byte ring; crossbeam sends a `Vec<u8>` per record through a bounded channel. \
+             byte ring; rtrb's batched row reserves the frames of 32 records with one \
+             `write_chunk_uninit`, fills them in place and commits them at once (only where \
+             two batches fit the ring); crossbeam sends a `Vec<u8>` per record through a \
+             bounded channel. \
              memcpy rows copy the same records, one after another, into memory of the named \
              kind: the machine's limit (\"other core busy\": while a second thread spins on \
              the other core, as a reader does). Cells: records/s · payload GB/s (ratio to kekbit).",
@@ -299,7 +319,7 @@ fn declare(report: &mut Report, plan: &Plan, disk_fs: &str) {
     report.section(
         T_PROCS,
         "Writer and reader in separate processes (this binary re-executed as the writer); \
-         same volumes and checks as between threads. iceoryx2: publish-subscribe of `[u8]` \
+         same volumes and checks as between threads; \"batches of 32\" as between threads. iceoryx2: publish-subscribe of `[u8]` \
          slices, a subscriber buffer of about 16 MiB of records (256 to 8,192 samples), no overflow (the publisher retries until delivered).",
     );
     report.section(
@@ -557,9 +577,14 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
 
         let (rate, created) = context(
             &format!("kekbit {col}"),
-            kekbit_threads(dirs, names, len, n, true, false),
+            kekbit_threads(dirs, names, len, n, true, false, 1),
         )?;
         put("kekbit", rate);
+        let (batched, _) = context(
+            &format!("kekbit batches {col}"),
+            kekbit_threads(dirs, names, len, n, true, false, BATCH),
+        )?;
+        put(KEK_BATCH, batched);
         put(
             "kekbit, pre-faulting timed too",
             n as f64 / (n as f64 / rate + created.as_secs_f64()),
@@ -573,11 +598,11 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
         );
         put(
             "kekbit, no pre-fault",
-            kekbit_threads(dirs, names, len, n, false, false)?.0,
+            kekbit_threads(dirs, names, len, n, false, false, 1)?.0,
         );
         put(
             "kekbit, checksums on",
-            kekbit_threads(dirs, names, len, n, true, true)?.0,
+            kekbit_threads(dirs, names, len, n, true, true, 1)?.0,
         );
         {
             let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
@@ -594,6 +619,15 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
             workload::threads(tx, move || Ok(rx), len, n),
         )?;
         put("rtrb", rate);
+        // Two batches must fit the ring, or the writer would wait forever.
+        if 2 * BATCH as usize * (len + 4) <= peers::ring_bytes(len) {
+            let (tx, rx) = peers::rtrb(len);
+            let rate = context(
+                &format!("rtrb batches {col}"),
+                workload::threads_in(tx, move || Ok(rx), len, n, BATCH),
+            )?;
+            put(RTRB_BATCH, rate);
+        }
         let (tx, rx) = peers::bbqueue(len);
         let rate = context(
             &format!("bbqueue {col}"),
@@ -621,8 +655,10 @@ fn threads_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Names)
     Ok(())
 }
 
-/// kekbit between threads; returns records/s and the time creating the
-/// channel took (pre-faulting included).
+/// kekbit between threads, the writer writing batches of `batch` records
+/// (1: one by one); returns records/s and the time creating the channel
+/// took (pre-faulting included).
+#[allow(clippy::too_many_arguments)]
 fn kekbit_threads(
     dirs: &Dirs,
     names: &mut Names,
@@ -630,15 +666,16 @@ fn kekbit_threads(
     n: u64,
     prefault: bool,
     checksums: bool,
+    batch: u64,
 ) -> Res<(f64, Duration)> {
     let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
     let _remove = Remove(path.clone());
     let start = Instant::now();
-    let tx = kek::create_config(&path, len, n, prefault, Durability::None, checksums)?;
+    let tx = kek::create_config(&path, len, n, prefault, Durability::None, checksums, batch)?;
     let created = start.elapsed();
     let channel = kek::open(&path)?;
     let channel = &channel;
-    let rate = workload::threads(tx, move || KekRx::new(channel), len, n)?;
+    let rate = workload::threads_in(tx, move || KekRx::new(channel), len, n, batch)?;
     Ok((rate, created))
 }
 
@@ -683,6 +720,20 @@ fn processes_rep(report: &mut Report, plan: &Plan, dirs: &Dirs, names: &mut Name
             }),
         )?;
         report.add(T_PROCS, "kekbit", &col, unit, rate);
+
+        // The same, the child writing batches.
+        let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+        let _remove = Remove(path.clone());
+        let child = spawn(&["tp-writer", "kekbit-batches", path_str(&path)?, &l, &ns])?;
+        let rate = context(
+            &format!("kekbit batches {col}"),
+            read_from_child(child, |child| {
+                let channel = kek::open(&path)?;
+                let mut rx = KekRx::new(&channel)?;
+                workload::receive_all(&mut rx, len, n, Some(go(child)?))
+            }),
+        )?;
+        report.add(T_PROCS, KEK_BATCH, &col, unit, rate);
 
         // kekbit 0.3.5: the child creates the channel.
         let root = dirs.shm.join("v035");
@@ -1087,6 +1138,75 @@ fn fdatasync_floor(
 }
 
 // ---------------------------------------------------------------------------
+// One workload, repeated, for a profiler
+
+/// `compare __profile threads|processes SYSTEM LEN [REPS]`: runs one
+/// throughput workload REPS times (default 5) and prints each rate, so that
+/// `perf record` sees nothing else. SYSTEM: `kekbit`, `kekbit-batches`,
+/// `kekbit-0.3.5`, and between threads `rtrb`, `rtrb-batches`.
+fn profile(args: &[String]) -> Res<()> {
+    let usage = || fail("usage: compare __profile threads|processes SYSTEM LEN [REPS]");
+    let (place, system) = match args {
+        [place, system, ..] => (place.as_str(), system.as_str()),
+        _ => return Err(usage()),
+    };
+    let len: usize = args.get(2).and_then(|a| a.parse().ok()).ok_or_else(usage)?;
+    let reps: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(5);
+    ice::quiet();
+    let plan = Plan::new(false, None);
+    let dirs = Dirs::new(Path::new("/var/tmp"))?;
+    let mut names = Names(0);
+    let n = plan.records(len);
+    for _ in 0..reps {
+        let rate = match (place, system) {
+            ("threads", "kekbit") => kekbit_threads(&dirs, &mut names, len, n, true, false, 1)?.0,
+            ("threads", "kekbit-batches") => {
+                kekbit_threads(&dirs, &mut names, len, n, true, false, BATCH)?.0
+            }
+            ("threads", "kekbit-0.3.5") => {
+                let ch = Channel035::new(&dirs.shm.join("v035"), names.next());
+                let tx = ch.writer(len, n)?;
+                workload::threads(tx, || ch.reader(), len, n)?
+            }
+            ("threads", "rtrb") => {
+                let (tx, rx) = peers::rtrb(len);
+                workload::threads(tx, move || Ok(rx), len, n)?
+            }
+            ("threads", "rtrb-batches") => {
+                let (tx, rx) = peers::rtrb(len);
+                workload::threads_in(tx, move || Ok(rx), len, n, BATCH)?
+            }
+            ("processes", "kekbit" | "kekbit-batches") => {
+                let path = dirs.shm.join(format!("kek-{}.kekbit", names.next()));
+                let _remove = Remove(path.clone());
+                let (l, ns) = (len.to_string(), n.to_string());
+                let child = spawn(&["tp-writer", system, path_str(&path)?, &l, &ns])?;
+                read_from_child(child, |child| {
+                    let channel = kek::open(&path)?;
+                    let mut rx = KekRx::new(&channel)?;
+                    workload::receive_all(&mut rx, len, n, Some(go(child)?))
+                })?
+            }
+            ("processes", "kekbit-0.3.5") => {
+                let root = dirs.shm.join("v035");
+                let id = names.next();
+                let ch = Channel035::new(&root, id);
+                let name = format!("{}:{id}", path_str(&root)?);
+                let (l, ns) = (len.to_string(), n.to_string());
+                let child = spawn(&["tp-writer", "kekbit-0.3.5", &name, &l, &ns])?;
+                read_from_child(child, |child| {
+                    let mut rx = ch.reader()?;
+                    workload::receive_all(&mut rx, len, n, Some(go(child)?))
+                })?
+            }
+            _ => return Err(usage()),
+        };
+        println!("{place} {system} {len} B: {:.2} M records/s", rate / 1e6);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
 // Children
 
 fn child(args: &[String]) -> Res<()> {
@@ -1131,6 +1251,14 @@ fn child_role(args: &[String]) -> Res<()> {
                     ready();
                     wait_go()?;
                     workload::send_all(&mut tx, len, n)
+                }
+                "kekbit-batches" => {
+                    let path = Path::new(name);
+                    let mut tx =
+                        kek::create_config(path, len, n, true, Durability::None, false, BATCH)?;
+                    ready();
+                    wait_go()?;
+                    workload::send_all_in(&mut tx, len, n, BATCH)
                 }
                 "kekbit-0.3.5" => {
                     let ch = channel035(name)?;
@@ -1274,16 +1402,82 @@ fn report_kv_data(report: &Report) -> Option<f64> {
     mb.parse::<f64>().ok().map(|m| m * 1e6)
 }
 
+/// Appends the journal's rows to the targets table `targets` (which ends
+/// in a blank line).
+fn journal_targets(targets: &mut String, report: &Report, plan: &journal::Plan) {
+    let rows = journal::targets(report, plan);
+    let blank = targets.trim_end().len();
+    targets.truncate(blank);
+    targets.push('\n');
+    for (target, measured, met) in rows {
+        let met = match met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        targets.push_str(&format!("| {target} | {measured} | {met} |\n"));
+    }
+    targets.push('\n');
+}
+
 fn targets(report: &Report) -> String {
     let mut out = String::from("### Targets\n\n| target | measured | met |\n|---|---|:-:|\n");
     let mut line = |target: &str, measured: String, met: Option<bool>| {
         let met = match met {
             Some(true) => "yes",
             Some(false) => "**no**",
-            None => "?",
+            None => "–",
         };
         out.push_str(&format!("| {target} | {measured} | {met} |\n"));
     };
+    let ratio = |t: &kekbit_benches::report::Section, row: &str, base: &str, col: &str| {
+        t.median(row, col).zip(t.median(base, col))
+    };
+    for (title, place) in [(T_THREADS, "threads"), (T_PROCS, "processes")] {
+        if let Some(t) = report.get(title) {
+            let col = size_name(64);
+            match ratio(t, KEK_BATCH, "kekbit 0.3.5", &col) {
+                Some((k, old)) => line(
+                    &format!("64 B between {place}, batches of 32, ≥ 3× kekbit 0.3.5"),
+                    format!(
+                        "{:.2} M/s vs {:.2} M/s = {:.2}×",
+                        k / 1e6,
+                        old / 1e6,
+                        k / old
+                    ),
+                    Some(k >= 3.0 * old),
+                ),
+                None => line(
+                    &format!("64 B between {place}, batches of 32, ≥ 3× kekbit 0.3.5"),
+                    "not measured".into(),
+                    None,
+                ),
+            }
+        }
+    }
+    if let Some(t) = report.get(T_THREADS) {
+        let col = size_name(8);
+        if let Some((k, one)) = ratio(t, KEK_BATCH, "kekbit", &col) {
+            line(
+                "8 B between threads, batches of 32, ≥ 2× kekbit one by one",
+                format!(
+                    "{:.2} M/s vs {:.2} M/s = {:.2}×",
+                    k / 1e6,
+                    one / 1e6,
+                    k / one
+                ),
+                Some(k >= 2.0 * one),
+            );
+        }
+        let col = size_name(64);
+        if let Some((k, r)) = ratio(t, KEK_BATCH, RTRB_BATCH, &col) {
+            line(
+                "64 B between threads, batches of 32: kekbit vs rtrb, same batches (no target)",
+                format!("{:.2} M/s vs {:.2} M/s = {:.2}×", k / 1e6, r / 1e6, k / r),
+                None,
+            );
+        }
+    }
     if let Some(t) = report.get(T_THREADS) {
         let col = size_name(64);
         for row in [
@@ -1427,8 +1621,36 @@ fn document(
     Ok(doc)
 }
 
+/// The processor as `/proc/cpuinfo` names it: the model name, with the
+/// vendor's family, model and stepping numbers (which tell generations
+/// apart where a hypervisor shows only "AMD EPYC"), the clock and the
+/// number of logical CPUs.
+fn cpu_model() -> String {
+    let text = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.trim() == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| "?".into())
+    };
+    let cpus = text
+        .lines()
+        .filter(|l| l.split(':').next().is_some_and(|k| k.trim() == "processor"))
+        .count();
+    format!(
+        "{} ({} family {} model {} stepping {}, {} MHz), {cpus} logical CPUs",
+        field("model name"),
+        field("vendor_id"),
+        field("cpu family"),
+        field("model"),
+        field("stepping"),
+        field("cpu MHz"),
+    )
+}
+
 fn machine() -> String {
-    let mut out = String::new();
+    let mut out = format!("- CPU model (/proc/cpuinfo): {}\n", cpu_model());
     let lscpu = Command::new("lscpu").output().ok();
     let text = lscpu
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())

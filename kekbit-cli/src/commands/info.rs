@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kekbit_nostd::format::{HEADER_CHECKSUM_OFFSET, HEADER_LEN, IMMUTABLE_HEADER_LEN};
@@ -13,11 +14,15 @@ use crate::error::{CliError, CliResult, stdout_error};
 use crate::inspect::{
     self, End, State, describe_damage, ticks_to_duration, unit_name, unit_symbol,
 };
+use crate::journal::{self, Segment};
 use crate::units::{human_bytes, human_nanos};
 
 /// Runs `kekbit info`.
 pub fn run(args: &InfoArgs) -> CliResult {
     let path = args.path.as_path();
+    if journal::is_journal(path) {
+        return run_journal(path, args);
+    }
     let channel = inspect::open(path, args.shared)?;
     let mut reader = inspect::reader(&channel)?;
     let header = *channel.header();
@@ -40,6 +45,7 @@ pub fn run(args: &InfoArgs) -> CliResult {
     let mut out = stdout.lock();
     if args.json {
         let value = json!({
+            "kind": "channel",
             "path": path.display().to_string(),
             "file_bytes": channel.file_len(),
             "state": state.name(),
@@ -190,6 +196,223 @@ pub fn run(args: &InfoArgs) -> CliResult {
     out.flush().map_err(stdout_error)?;
     match damage {
         Some(e) => Err(CliError::path(path, describe_damage(&e))),
+        None => Ok(()),
+    }
+}
+
+/// How many times `info` looks again at a journal whose live writer may
+/// have been rolling (or deleting a segment) while it looked.
+const LIVE_RETRIES: usize = 3;
+
+/// `kekbit info` on a journal folder: its segments (by their framing;
+/// `verify` checks every record), positions, writer and durable position.
+fn run_journal(dir: &Path, args: &InfoArgs) -> CliResult {
+    journal::check_folder(dir, args.shared)?;
+    let mut attempt = 0;
+    let (listing, writer_pid, noted_durable, segments, problems) = loop {
+        attempt += 1;
+        let listing = journal::list_segments(dir)?;
+        let (writer_pid, noted_durable) = journal::writer(dir);
+        let segments: Vec<Segment> = listing
+            .segments
+            .iter()
+            .map(|(base, path)| journal::probe(*base, path, args.shared))
+            .collect();
+        let mut problems: Vec<String> = segments.iter().filter_map(|s| s.damage.clone()).collect();
+        problems.extend(journal::chain_problems(dir, &segments));
+        if problems.is_empty() || writer_pid.is_none() || attempt >= LIVE_RETRIES {
+            break (listing, writer_pid, noted_durable, segments, problems);
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let (Some(first), Some(last)) = (segments.first(), segments.last()) else {
+        return Err(CliError::path(dir, "no segment files"));
+    };
+    let journal_id = segments
+        .iter()
+        .find_map(|s| s.header.filter(|h| h.is_segment()).map(|h| h.journal_id));
+    let end = last.end.map(|(end, _)| end);
+    let last_sealed = last.end.is_some_and(|(_, ending)| ending.is_sealed());
+    let state = if !problems.is_empty() {
+        "damaged"
+    } else if writer_pid.is_some() {
+        "open"
+    } else if last_sealed {
+        "closed"
+    } else {
+        "abandoned"
+    };
+    let durable = match writer_pid {
+        Some(_) => noted_durable,
+        None if last_sealed && problems.is_empty() => end,
+        None => None,
+    };
+    let file_bytes: u64 = segments.iter().map(|s| s.file_len).sum();
+    let segment_state = |s: &Segment| match s.end {
+        _ if s.damage.is_some() => "damaged",
+        Some((_, ending)) => ending.name(),
+        None => "damaged",
+    };
+
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if args.json {
+        let names = |paths: &[std::path::PathBuf]| -> Vec<String> {
+            paths.iter().map(|p| p.display().to_string()).collect()
+        };
+        let value = json!({
+            "kind": "journal",
+            "path": dir.display().to_string(),
+            "journal_id": journal_id,
+            "state": state,
+            "writer_pid": writer_pid,
+            "first_position": first.base,
+            "end_position": end,
+            "durable_position": durable,
+            "segment_count": segments.len(),
+            "file_bytes": file_bytes,
+            "segments": segments.iter().map(|s| json!({
+                "base": s.base,
+                "path": s.path.display().to_string(),
+                "state": segment_state(s),
+                "end_position": s.end.map(|(end, _)| end),
+                "used_bytes": s.end.map(|(end, _)| end - s.base),
+                "capacity_bytes": s.header.map(|h| h.capacity_bytes),
+                "max_record_len": s.header.map(|h| h.max_record_len),
+                "file_bytes": s.file_len,
+                "sequence": s.header.map(|h| h.channel_id),
+                "checksums": s.header.map(|h| h.checksums()),
+                "writer_id": s.header.map(|h| h.writer_id),
+                "creation_time": s.header.map(|h| h.creation_time),
+                "tick_unit": s.header.map(|h| unit_name(h.tick_unit)),
+                "damage": s.damage,
+            })).collect::<Vec<_>>(),
+            "temporary_files": names(&listing.temporary),
+            "discarded_files": names(&listing.discarded),
+            "other_files": names(&listing.other),
+            "problems": problems,
+        });
+        writeln!(out, "{value}").map_err(stdout_error)?;
+    } else {
+        let state_text = match state {
+            "damaged" => String::from("damaged (see below)"),
+            "open" => format!(
+                "open (writer process {} holds its lock)",
+                writer_pid.unwrap_or_default()
+            ),
+            "closed" => String::from("closed"),
+            _ => String::from(
+                "abandoned (no writer holds its lock and its last segment is not sealed: the \
+                 writer died; `kekbit write --journal` resumes it)",
+            ),
+        };
+        let end_text = end.map_or_else(
+            || String::from("unknown (the last segment cannot be read)"),
+            |end| {
+                format!(
+                    "{end} ({} of records retained)",
+                    human_bytes(end - first.base)
+                )
+            },
+        );
+        let durable_text = match (durable, end) {
+            (Some(d), Some(end)) if d >= end => format!("{d} (everything)"),
+            (Some(d), Some(end)) => format!(
+                "{d} ({} appended since the last sync)",
+                human_bytes(end - d)
+            ),
+            (Some(d), None) => d.to_string(),
+            (None, _) if writer_pid.is_some() => {
+                String::from("unknown (the writer has not noted one yet)")
+            }
+            (None, _) => String::from(
+                "unknown (its writer died; what a sync covered survives, and the next \
+                 writer's recovery keeps it)",
+            ),
+        };
+        let lines = [
+            ("path", dir.display().to_string()),
+            (
+                "kind",
+                format!(
+                    "journal of {} segments ({} of files)",
+                    segments.len(),
+                    human_bytes(file_bytes)
+                ),
+            ),
+            (
+                "journal id",
+                journal_id.map_or_else(|| String::from("unknown"), |id| format!("{id} ({id:#x})")),
+            ),
+            ("state", state_text),
+            (
+                "first position",
+                format!("{} (the oldest retained record)", first.base),
+            ),
+            ("end position", end_text),
+            ("durable", durable_text),
+        ];
+        for (name, value) in lines {
+            writeln!(out, "{name:<15} {value}").map_err(stdout_error)?;
+        }
+        let mut others = Vec::new();
+        if !listing.temporary.is_empty() {
+            others.push(format!(
+                "{} temporary (segments being made; a dead writer's are removed by the next)",
+                listing.temporary.len()
+            ));
+        }
+        if !listing.discarded.is_empty() {
+            others.push(format!(
+                "{} set aside by recovery (*.discarded)",
+                listing.discarded.len()
+            ));
+        }
+        if !listing.other.is_empty() {
+            let names: Vec<String> = listing
+                .other
+                .iter()
+                .map(|p| journal::file_name(p))
+                .collect();
+            others.push(format!("{} ignored ({})", names.len(), names.join(", ")));
+        }
+        if !others.is_empty() {
+            writeln!(out, "{:<15} {}", "other files", others.join("; ")).map_err(stdout_error)?;
+        }
+        writeln!(
+            out,
+            "\n{:>6} {:>20} {:>20} {:>10} {:>10} {:<8} file",
+            "seq", "base", "end", "used", "capacity", "state"
+        )
+        .map_err(stdout_error)?;
+        for s in &segments {
+            let (seq, capacity) = match s.header {
+                Some(h) => (
+                    h.channel_id.to_string(),
+                    human_bytes(u64::from(h.capacity_bytes)),
+                ),
+                None => (String::from("?"), String::from("?")),
+            };
+            let (end, used) = match s.end {
+                Some((end, _)) => (end.to_string(), human_bytes(end - s.base)),
+                None => (String::from("?"), String::from("?")),
+            };
+            writeln!(
+                out,
+                "{seq:>6} {:>20} {end:>20} {used:>10} {capacity:>10} {:<8} {}",
+                s.base,
+                segment_state(s),
+                s.name()
+            )
+            .map_err(stdout_error)?;
+        }
+        for problem in &problems {
+            writeln!(out, "{:<15} {problem}", "damage").map_err(stdout_error)?;
+        }
+    }
+    out.flush().map_err(stdout_error)?;
+    match problems.first() {
+        Some(problem) => Err(CliError::Other(problem.clone())),
         None => Ok(()),
     }
 }

@@ -1,31 +1,105 @@
 //! `kekbit verify`: walk every record, check every checksum, and look past
 //! the end for records that a zeroed commit word cut off (or any data more
-//! than one record past the end, where no writer ever puts any).
+//! than one record past the end, where no writer ever puts any). A journal
+//! gets that for each segment, and a check of how its segments chain.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::thread;
+use std::time::Duration;
 
-use kekbit_nostd::Header;
 use kekbit_nostd::format::{
     BATCH_MARKER_LEN, COMMIT_BATCH_TAG, COMMIT_CLOSED, COMMIT_EMPTY, COMMIT_FULL, COMMIT_LEN_MASK,
     COMMIT_RECORD_TAG, COMMIT_TAG_MASK, HEADER_LEN, MARKER_LEN, MAX_BATCH_SPAN, PAYLOAD_OFFSET,
     RECORD_ALIGN,
 };
+use kekbit_nostd::{Header, ReadError};
 
 use crate::cli::VerifyArgs;
 use crate::error::{CliError, CliResult, stdout_error};
 use crate::inspect::{self, End, State, describe_damage};
+use crate::journal::{self, Ending, Segment};
 
 /// Runs `kekbit verify`.
 pub fn run(args: &VerifyArgs) -> CliResult {
     let path = args.path.as_path();
-    let channel = inspect::open(path, args.shared)?;
+    if journal::is_journal(path) {
+        return run_journal(path, args.shared);
+    }
+    let checked = check_channel(path, args.shared, None)?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    writeln!(
+        out,
+        "{}: ok: {} records, {} payload bytes, {}; {}{}",
+        path.display(),
+        checked.records,
+        checked.payload_bytes,
+        checked.ending.name(),
+        checksums_text(checked.header.checksums()),
+        unpublished_text(checked.staged),
+    )
+    .and_then(|()| out.flush())
+    .map_err(stdout_error)
+}
+
+/// What checking one channel found.
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    header: Header,
+    records: u64,
+    payload_bytes: u64,
+    /// Where the records end (the end marker, if sealed).
+    end_position: u32,
+    ending: Ending,
+    /// Records of a batch staged past the end, not published.
+    staged: Option<u64>,
+}
+
+fn checksums_text(checksums: bool) -> &'static str {
+    if checksums {
+        "every checksum matches"
+    } else {
+        "no checksums (created without --checksums); lengths and framing are sound"
+    }
+}
+
+fn unpublished_text(staged: Option<u64>) -> String {
+    match staged {
+        Some(records) => format!(
+            "; {records} unpublished records of a batch past the end (being written, or left \
+             by a writer that died)"
+        ),
+        None => String::new(),
+    }
+}
+
+/// Damage as one line; in a journal's segment (whose base is `base`), with
+/// its journal position too.
+fn damage_text(e: &ReadError, base: Option<u64>) -> String {
+    let text = describe_damage(e);
+    match (base, e) {
+        (
+            Some(base),
+            ReadError::Corrupt { position, .. } | ReadError::Checksum { position, .. },
+        ) => format!(
+            "at journal position {}: {text}",
+            base.saturating_add(u64::from(*position))
+        ),
+        _ => text,
+    }
+}
+
+/// Checks every record of the channel at `path` (a journal's segment if
+/// `base` is given) and what lies past its end.
+fn check_channel(path: &Path, shared: bool, base: Option<u64>) -> CliResult<Checked> {
+    let channel = inspect::open(path, shared)?;
     let mut reader = inspect::reader(&channel)?;
     let header = *channel.header();
     let mut walk = inspect::walk(&mut reader);
     if let End::Damaged(e) = walk.end {
-        return Err(CliError::path(path, describe_damage(&e)));
+        return Err(CliError::path(path, damage_text(&e, base)));
     }
     // Within one record of the end, payload bytes may lie that nobody
     // published: the record a live writer is copying in now, what a record
@@ -73,37 +147,144 @@ pub fn run(args: &VerifyArgs) -> CliResult {
             ));
         }
         if let End::Damaged(e) = more.end {
-            return Err(CliError::path(path, describe_damage(&e)));
+            return Err(CliError::path(path, damage_text(&e, base)));
         }
         walk.records += more.records;
         walk.payload_bytes += more.payload_bytes;
         walk.end = more.end;
+        walk.end_position = more.end_position;
     }
     let ending = match walk.end {
-        End::Closed => "closed",
-        End::Full => "full",
-        End::Open | End::Damaged(_) => "open",
+        End::Closed => Ending::Closed,
+        End::Full => Ending::Full,
+        End::Open | End::Damaged(_) => Ending::Open,
     };
-    let checks = if header.checksums() {
-        "every checksum matches"
+    Ok(Checked {
+        header,
+        records: walk.records,
+        payload_bytes: walk.payload_bytes,
+        end_position: walk.end_position,
+        ending,
+        staged: match staged {
+            Some((records, _)) if ending == Ending::Open => Some(records),
+            _ => None,
+        },
+    })
+}
+
+/// How many times `verify` looks again at a journal whose live writer may
+/// have rolled (or retention deleted a segment) while it looked.
+const LIVE_RETRIES: usize = 3;
+
+/// `kekbit verify` on a journal folder: every segment as a channel, then
+/// how they chain.
+fn run_journal(dir: &Path, shared: bool) -> CliResult {
+    journal::check_folder(dir, shared)?;
+    let mut attempt = 0;
+    let (listing, writer_pid, segments, checked) = loop {
+        attempt += 1;
+        let listing = journal::list_segments(dir)?;
+        let (writer_pid, _) = journal::writer(dir);
+        let mut segments = Vec::with_capacity(listing.segments.len());
+        let mut checked = Vec::with_capacity(listing.segments.len());
+        let mut problems = Vec::new();
+        for (base, path) in &listing.segments {
+            match check_channel(path, shared, Some(*base)) {
+                Ok(c) => {
+                    segments.push(Segment {
+                        base: *base,
+                        path: path.clone(),
+                        file_len: 0,
+                        header: Some(c.header),
+                        end: Some((*base + u64::from(c.end_position), c.ending)),
+                        damage: None,
+                    });
+                    checked.push(c);
+                }
+                Err(e) => {
+                    problems.push(e.to_string());
+                    segments.push(Segment::damaged(*base, path.clone(), None, &e));
+                }
+            }
+        }
+        problems.extend(journal::chain_problems(dir, &segments));
+        if problems.is_empty() {
+            break (listing, writer_pid, segments, checked);
+        }
+        if writer_pid.is_none() || attempt >= LIVE_RETRIES {
+            let more = match problems.len() {
+                1 => String::new(),
+                n => format!(" (and {} more problems; `kekbit info` lists them)", n - 1),
+            };
+            return Err(CliError::Other(format!("{}{more}", problems[0])));
+        }
+        // A live writer may have been in the middle of a roll.
+        thread::sleep(Duration::from_millis(20));
+    };
+    let records: u64 = checked.iter().map(|c| c.records).sum();
+    let payload_bytes: u64 = checked.iter().map(|c| c.payload_bytes).sum();
+    let (Some(first), Some(last)) = (segments.first(), segments.last()) else {
+        return Err(CliError::path(dir, "no segment files"));
+    };
+    let (end, ending) = last.end.unwrap_or((last.base, Ending::Open));
+    let journal_id = checked.first().map_or(0, |c| c.header.journal_id);
+    let state = match (writer_pid, ending.is_sealed()) {
+        (Some(pid), _) => format!("open (writer process {pid})"),
+        (None, true) => String::from("closed"),
+        (None, false) => {
+            String::from("open, no writer (its writer died; `kekbit write --journal` resumes it)")
+        }
+    };
+    let with = checked.iter().filter(|c| c.header.checksums()).count();
+    let checks = if with == checked.len() {
+        String::from(checksums_text(true))
+    } else if with == 0 {
+        String::from("no checksums (written with --no-checksums); lengths and framing are sound")
     } else {
-        "no checksums (created without --checksums); lengths and framing are sound"
+        format!(
+            "every checksum matches; {} segments have none (lengths and framing are sound)",
+            checked.len() - with
+        )
     };
-    let unpublished = match staged {
-        Some((records, _)) if walk.end == End::Open => format!(
-            "; {records} unpublished records of a batch past the end (being written, or left \
-             by a writer that died)"
-        ),
-        _ => String::new(),
-    };
+    let mut notes = unpublished_text(checked.last().and_then(|c| c.staged));
+    if !listing.temporary.is_empty() {
+        let why = if writer_pid.is_some() {
+            "segments being made ahead"
+        } else {
+            "left by a writer that died; the next writer removes them"
+        };
+        notes.push_str(&format!(
+            "; {} temporary files ({why})",
+            listing.temporary.len()
+        ));
+    }
+    if !listing.discarded.is_empty() {
+        notes.push_str(&format!(
+            "; {} segments set aside by recovery (*.discarded, not read)",
+            listing.discarded.len()
+        ));
+    }
+    if !listing.other.is_empty() {
+        let names: Vec<String> = listing
+            .other
+            .iter()
+            .map(|p| journal::file_name(p))
+            .collect();
+        notes.push_str(&format!(
+            "; {} other files ignored ({})",
+            names.len(),
+            names.join(", ")
+        ));
+    }
     let stdout = io::stdout();
     let mut out = stdout.lock();
     writeln!(
         out,
-        "{}: ok: {} records, {} payload bytes, {ending}; {checks}{unpublished}",
-        path.display(),
-        walk.records,
-        walk.payload_bytes
+        "{}: ok: journal {journal_id:#x}, {} segments, {records} records, {payload_bytes} \
+         payload bytes, positions {} to {end}, {state}; {checks}{notes}",
+        dir.display(),
+        segments.len(),
+        first.base,
     )
     .and_then(|()| out.flush())
     .map_err(stdout_error)

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! kekbit-helper write  PATH COUNT SEED CAPACITY TIMEOUT_MS PACE   # PACE: sleep 1 ms every PACE records (0: never)
+//! kekbit-helper write-batches PATH COUNT SEED CAPACITY MAX_BATCH  # batches of 1..=MAX_BATCH records
 //! kekbit-helper read   PATH SEED OPEN_TIMEOUT_MS
 //! kekbit-helper create PATH START_UNIX_NANOS [parents]   # parents: make missing folders
 //! kekbit-helper create-mode PATH MODE_OCTAL
@@ -34,6 +35,13 @@ fn main() -> ExitCode {
             num(capacity),
             num(timeout),
             num(pace),
+        ),
+        ["write-batches", path, count, seed, capacity, max_batch] => write_batches(
+            Path::new(path),
+            num(count),
+            num(seed),
+            num(capacity),
+            num(max_batch),
         ),
         ["read", path, seed, open_timeout] => read(Path::new(path), num(seed), num(open_timeout)),
         ["create", path, start] => create(Path::new(path), num(start), false),
@@ -102,6 +110,63 @@ fn write(
     }
     writer.close().map_err(|e| e.to_string())?;
     println!("records={count} digest={:016x}", digest.value());
+    Ok(())
+}
+
+/// Writes `count` records of stream `seed` in batches of 1 to `max_batch`
+/// records (sizes from the seed), through every batch entry point in turn:
+/// `ShmBatch::write`, `ShmBatch::reserve`, `ShmWriter::write_all`; then
+/// closes and prints the digest.
+fn write_batches(
+    path: &Path,
+    count: u64,
+    seed: u64,
+    capacity: u64,
+    max_batch: u64,
+) -> Result<(), String> {
+    let mut writer = ShmWriter::create(path, &config(capacity, 5000)).map_err(|e| e.to_string())?;
+    let mut digest = Digest::default();
+    let mut bufs: Vec<Vec<u8>> = Vec::new();
+    let mut i = 0;
+    let mut batches = 0u64;
+    while i < count {
+        let size = 1 + (seed ^ batches.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % max_batch.max(1);
+        let size = size.min(count - i) as usize;
+        bufs.resize_with(size, Vec::new);
+        for (k, buf) in bufs.iter_mut().enumerate() {
+            record(seed, i + k as u64, buf);
+            digest.add(buf);
+        }
+        match batches % 3 {
+            0 => {
+                let mut batch = writer.batch();
+                for buf in &bufs {
+                    batch.write(buf).map_err(|e| e.to_string())?;
+                }
+                batch.publish().map_err(|e| e.to_string())?;
+            }
+            1 => {
+                let mut batch = writer.batch();
+                for buf in &bufs {
+                    let mut grant = batch.reserve(buf.len()).map_err(|e| e.to_string())?;
+                    grant[..buf.len()].copy_from_slice(buf);
+                    grant.commit(buf.len()).map_err(|e| e.to_string())?;
+                }
+                // Dropped: published.
+            }
+            _ => {
+                let refs: Vec<&[u8]> = bufs.iter().map(Vec::as_slice).collect();
+                writer.write_all(&refs).map_err(|e| e.to_string())?;
+            }
+        }
+        i += size as u64;
+        batches += 1;
+    }
+    writer.close().map_err(|e| e.to_string())?;
+    println!(
+        "records={count} batches={batches} digest={:016x}",
+        digest.value()
+    );
     Ok(())
 }
 
