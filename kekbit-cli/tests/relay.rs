@@ -340,26 +340,44 @@ fn run_fail(c: &mut Command) -> String {
     text
 }
 
+/// A journal made with default options (records up to 64 MiB) is relayed
+/// as long as its records fit a message; the first that does not stops the
+/// push with one line naming it and both limits, after the records before
+/// it are in the stream.
 #[test]
-fn a_journal_allowing_records_over_max_payload_is_refused_at_start_up() {
+fn a_record_over_max_payload_stops_the_push_with_both_numbers() {
     let server = NatsServer::start_with(ServerOptions {
         max_payload: Some(64 << 10),
         ..Default::default()
     });
     let tmp = tempfile::tempdir().unwrap();
     let source = tmp.path().join("big");
-    let mut writer = JournalOptions::new()
-        .segment_bytes(1 << 20)
-        .max_record_len(100_000)
-        .open_writer(&source)
-        .unwrap();
+    let mut writer = JournalOptions::new().open_writer(&source).unwrap();
     writer.append(&[1; 10]).unwrap();
-    drop(writer);
+    let big = writer.append(&[2; 100_000]).unwrap();
+    writer.append(&[3; 10]).unwrap();
+    writer.close().unwrap();
     let text = run_fail(&mut push_cmd(&server.url(), "BIG", &source));
     assert!(
-        text.contains("100000") && text.contains("65536"),
-        "both numbers: {text}"
+        text.contains(&format!("position {big}"))
+            && text.contains("100000")
+            && text.contains("65536"),
+        "the record and both numbers: {text}"
     );
+    // The first record went; nothing of the large one.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let end = rt.block_on(async {
+        let client = async_nats::connect(server.url()).await.unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut s = js.get_stream("BIG").await.unwrap();
+        let last = s.info().await.unwrap().state.last_sequence;
+        let raw = s.get_raw_message(last).await.unwrap();
+        Message::parse(&raw.payload).unwrap().end_position()
+    });
+    assert_eq!(end, big);
 }
 
 #[test]

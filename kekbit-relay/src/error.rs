@@ -21,13 +21,17 @@ pub enum RelayError {
     },
     /// The journal (source or replica) failed.
     Journal(JournalError),
-    /// The source journal allows records larger than one message can carry
-    /// on this server.
+    /// A record of the source is larger than one message can carry on this
+    /// server. The push stops at it, after every record before it is
+    /// acknowledged and nothing of it was published: raise the server's
+    /// `max_payload` and push again, and it resumes at this record.
     RecordTooLarge {
         /// The source journal.
         dir: PathBuf,
-        /// The longest record the journal allows.
-        max_record_len: u32,
+        /// The record's position.
+        position: u64,
+        /// Its length in bytes.
+        len: usize,
         /// The server's `max_payload`.
         max_payload: usize,
         /// The longest record a message of `max_payload` can carry.
@@ -103,14 +107,6 @@ pub enum RelayError {
         /// The position read.
         found: u64,
     },
-    /// A new replica would start at `first_position`, but a new journal
-    /// starts at 0.
-    ReplicaStart {
-        /// The replica journal.
-        dir: PathBuf,
-        /// The stream's first position.
-        first_position: u64,
-    },
     /// The stream exists but is not fit for the relay.
     StreamConfig {
         /// The stream.
@@ -146,15 +142,16 @@ impl fmt::Display for RelayError {
             Self::Journal(e) => write!(f, "{e}"),
             Self::RecordTooLarge {
                 dir,
-                max_record_len,
+                position,
+                len,
                 max_payload,
                 largest_record,
             } => write!(
                 f,
-                "{}: the journal allows records of up to {max_record_len} bytes, but the server's \
+                "{}: the record at position {position} is {len} bytes, but the server's \
                  max_payload is {max_payload} bytes, so a message carries records of at most \
-                 {largest_record} bytes; lower the journal's max record length or raise the \
-                 server's max_payload",
+                 {largest_record} bytes; every record before it is in the stream: raise the \
+                 server's max_payload and push again to resume at it",
                 dir.display()
             ),
             Self::ForeignStream {
@@ -218,15 +215,6 @@ impl fmt::Display for RelayError {
             } => write!(
                 f,
                 "{}: expected a record at position {expected}, found one at {found}",
-                dir.display()
-            ),
-            Self::ReplicaStart {
-                dir,
-                first_position,
-            } => write!(
-                f,
-                "{}: the stream starts at position {first_position}, but a new replica journal \
-                 starts at 0",
                 dir.display()
             ),
             Self::StreamConfig { stream, reason } => write!(f, "stream {stream}: {reason}"),

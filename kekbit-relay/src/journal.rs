@@ -131,9 +131,12 @@ impl Source {
     }
 }
 
-/// The journal a pull feeds.
+/// The journal a pull feeds. Dropped, it is left open (see
+/// [`Replica::leave_open`]), never sealed: only the source's end marker
+/// seals it ([`Replica::close`]).
 pub(crate) struct Replica {
-    writer: JournalWriter,
+    /// Taken only by `close`, `leave_open` and `drop`.
+    writer: Option<JournalWriter>,
 }
 
 fn replica_options(shape: &SegmentShape, journal_id: u64) -> JournalOptions {
@@ -144,6 +147,24 @@ fn replica_options(shape: &SegmentShape, journal_id: u64) -> JournalOptions {
 }
 
 impl Replica {
+    fn new(writer: JournalWriter) -> Self {
+        Self {
+            writer: Some(writer),
+        }
+    }
+
+    fn writer(&self) -> &JournalWriter {
+        self.writer
+            .as_ref()
+            .expect("only close, leave_open and drop take the writer")
+    }
+
+    fn writer_mut(&mut self) -> &mut JournalWriter {
+        self.writer
+            .as_mut()
+            .expect("only close, leave_open and drop take the writer")
+    }
+
     /// Opens the replica at `dir` if a journal is there; new segments get
     /// the shape of its last one until a message says otherwise.
     pub(crate) fn open_existing(dir: &Path) -> Result<Option<Self>, RelayError> {
@@ -166,12 +187,14 @@ impl Replica {
             max_record_len: header.max_record_len,
         };
         let writer = replica_options(&shape, header.journal_id).open_writer(dir)?;
-        Ok(Some(Self { writer }))
+        Ok(Some(Self::new(writer)))
     }
 
     /// Creates the replica of journal `journal_id`, whose segments hold
-    /// `segment_bytes` and records up to `max_record_len`, starting at
-    /// `first_position`.
+    /// `segment_bytes` and records up to `max_record_len`, with its first
+    /// segment at `first_position` (the stream's first position: a source
+    /// that starts past 0, or a stream that starts at a later record, keeps
+    /// its positions in the replica).
     pub(crate) fn create(
         dir: &Path,
         journal_id: u64,
@@ -179,41 +202,37 @@ impl Replica {
         max_record_len: u32,
         first_position: u64,
     ) -> Result<Self, RelayError> {
-        if first_position != 0 {
-            return Err(RelayError::ReplicaStart {
-                dir: dir.to_path_buf(),
-                first_position,
-            });
-        }
         let shape = SegmentShape {
-            base: 0,
+            base: first_position,
             capacity: segment_bytes,
             max_record_len,
         };
-        let writer = replica_options(&shape, journal_id).open_writer(dir)?;
-        Ok(Self { writer })
+        let writer = replica_options(&shape, journal_id)
+            .first_position(first_position)
+            .open_writer(dir)?;
+        Ok(Self::new(writer))
     }
 
     pub(crate) fn journal_id(&self) -> u64 {
-        self.writer.journal_id()
+        self.writer().journal_id()
     }
 
     pub(crate) fn end_position(&self) -> u64 {
-        self.writer.end_position()
+        self.writer().end_position()
     }
 
     pub(crate) fn segment_base(&self) -> u64 {
-        self.writer.segment_base()
+        self.writer().segment_base()
     }
 
     pub(crate) fn append(&mut self, record: &[u8]) -> Result<u64, RelayError> {
-        Ok(self.writer.append(record)?)
+        Ok(self.writer_mut().append(record)?)
     }
 
     /// Appends `records` as one batch (behind a batch marker); returns the
     /// first record's position.
     pub(crate) fn append_batch(&mut self, records: &[&[u8]]) -> Result<u64, RelayError> {
-        Ok(self.writer.append_all(records)?)
+        Ok(self.writer_mut().append_all(records)?)
     }
 
     /// Seals the current segment; returns the new segment's base. New
@@ -221,12 +240,35 @@ impl Replica {
     /// later segments are larger, the replica rolls early on its own, at the
     /// same position as the record that did not fit.
     pub(crate) fn roll(&mut self) -> Result<u64, RelayError> {
-        Ok(self.writer.roll()?)
+        Ok(self.writer_mut().roll()?)
     }
 
     /// Seals the journal as the source was sealed; the replica opens again
     /// (with a new segment at the same end) if the source does.
-    pub(crate) fn close(self) -> Result<(), RelayError> {
-        Ok(self.writer.close()?)
+    pub(crate) fn close(mut self) -> Result<(), RelayError> {
+        match self.writer.take() {
+            Some(writer) => Ok(writer.close()?),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops without sealing (everything synced first): the next pull
+    /// resumes the same segment, so the replica's segment boundaries stay
+    /// the source's however often the puller stops.
+    pub(crate) fn leave_open(mut self) -> Result<(), RelayError> {
+        match self.writer.take() {
+            Some(writer) => Ok(writer.leave_open()?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        // On an error path: nowhere to report a failed sync, and the next
+        // writer's recovery keeps whatever reached the device.
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.leave_open();
+        }
     }
 }

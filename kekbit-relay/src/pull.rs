@@ -221,8 +221,10 @@ impl Pull {
     }
 
     /// Runs until `stop` completes; the message being applied is finished
-    /// first. The replica is left open (not sealed), so that its segments
-    /// keep following the source's.
+    /// first. The replica is synced and left open, not sealed
+    /// ([`JournalWriter::leave_open`](kekbit_std::journal::JournalWriter::leave_open)),
+    /// so that the next pull resumes its last segment and its segment
+    /// boundaries keep following the source's.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> Result<PullStats, RelayError> {
         let started = Instant::now();
         let o = &self.options;
@@ -286,7 +288,7 @@ impl Pull {
             }
             if o.until_closed && start.closed_at.is_some() && start.closed_at == end {
                 state.stats.closed = true;
-                return Ok(state.finish(started));
+                return state.finish(started);
             }
             if !first_session {
                 state.stats.resyncs += 1;
@@ -319,7 +321,7 @@ impl Pull {
             loop {
                 let next = tokio::select! {
                     biased;
-                    () = &mut stop => return Ok(state.finish(started)),
+                    () = &mut stop => return state.finish(started),
                     next = messages.next() => next,
                 };
                 let message = match next {
@@ -362,7 +364,7 @@ impl Pull {
                         position: state.stats.end_position,
                     });
                     if o.until_closed {
-                        return Ok(state.finish(started));
+                        return state.finish(started);
                     }
                 }
             }
@@ -479,16 +481,19 @@ struct State<'a> {
 }
 
 impl State<'_> {
-    fn finish(mut self, started: Instant) -> PullStats {
+    fn finish(mut self, started: Instant) -> Result<PullStats, RelayError> {
         self.stats.elapsed = started.elapsed();
         self.stats.end_position = self
             .replica
             .as_ref()
             .map_or(self.stats.end_position, Replica::end_position);
-        // Dropped without `close`: the replica stays open, as a crash would
-        // leave it, so that its next segment starts where the source's does.
-        drop(self.replica.take());
-        self.stats
+        // Left open, not sealed (everything synced first): the next pull
+        // resumes the same segment, so that segment boundaries stay the
+        // source's.
+        if let Some(replica) = self.replica.take() {
+            replica.leave_open()?;
+        }
+        Ok(self.stats)
     }
 
     fn mismatch(&self, sequence: u64, expected: u64, found: u64) -> RelayError {
@@ -573,10 +578,9 @@ impl State<'_> {
     ) -> Result<(), RelayError> {
         let header = message.header();
         let mut end = replica.end_position();
-        // A replica reopened after a clean stop starts a segment of its own
-        // at its end (the journal seals on close): its base is then past the
-        // source's, and positions still match. Otherwise the source rolled
-        // here, and so does the replica.
+        // The source rolled here, and so does the replica. (A replica
+        // whose first segment starts inside a source segment, because the
+        // stream starts there, has a base past the source's until then.)
         if header.segment_base > replica.segment_base() {
             if header.segment_base != end || header.first_position < end {
                 return Err(self.mismatch(sequence, header.segment_base, end));

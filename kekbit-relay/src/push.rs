@@ -340,15 +340,10 @@ impl Push {
             })??;
 
         let limit = max_payload.saturating_sub(HEADER_ALLOWANCE);
+        // A record this long, behind a batch marker, fills a message. The
+        // journal may allow longer ones: the push stops at the first it
+        // meets (see `RelayError::RecordTooLarge`).
         let largest_record = limit.saturating_sub(HEADER_LEN + 8 + FRAME_HEADER) / 8 * 8;
-        if source.max_record_len() as usize > largest_record {
-            return Err(RelayError::RecordTooLarge {
-                dir: o.journal.clone(),
-                max_record_len: source.max_record_len(),
-                max_payload,
-                largest_record,
-            });
-        }
         let budget = o
             .max_message_bytes
             .min(limit)
@@ -421,7 +416,11 @@ impl Push {
                 .spawn(move || {
                     read_runs(
                         source,
-                        budget,
+                        Limits {
+                            budget,
+                            largest_record,
+                            max_payload,
+                        },
                         closed_at,
                         until_closed,
                         idle,
@@ -589,13 +588,19 @@ impl Publisher<'_> {
         let mut stop = std::pin::pin!(stop);
         let mut stopping = false;
         let mut reader_done = false;
+        // The reading thread's error, returned once every run it sent
+        // before is acknowledged.
+        let mut failed = None;
         loop {
             if let Some(error) = self.broken.take() {
                 self.resync(error).await?;
                 continue;
             }
             if (stopping || reader_done) && self.window.is_empty() {
-                return Ok(self.stats.clone());
+                return match failed {
+                    Some(e) => Err(e),
+                    None => Ok(self.stats.clone()),
+                };
             }
             let room = self.window.len() < self.max_in_flight;
             tokio::select! {
@@ -610,7 +615,10 @@ impl Publisher<'_> {
                             reader_done = true;
                         }
                     }
-                    Some(FromReader::Failed(e)) => return Err(e),
+                    Some(FromReader::Failed(e)) => {
+                        failed = Some(e);
+                        reader_done = true;
+                    }
                     // The reading thread ends by itself only at a closed
                     // journal whose end marker is already in the stream.
                     None if until_closed => reader_done = true,
@@ -761,12 +769,24 @@ impl Publisher<'_> {
     }
 }
 
+/// How large messages and records may be.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// The largest message the reading thread builds, header included
+    /// (but a run always takes its first record).
+    budget: usize,
+    /// The longest record a message can carry on this server.
+    largest_record: usize,
+    /// The server's `max_payload`, for the error message.
+    max_payload: usize,
+}
+
 /// The reading thread: packs the journal's records into runs and sends
 /// them, a partial run as soon as the journal has nothing more.
 #[allow(clippy::too_many_arguments)]
 fn read_runs(
     mut source: Source,
-    budget: usize,
+    limits: Limits,
     mut closed_at: Option<u64>,
     until_closed: bool,
     idle: IdleStrategy,
@@ -827,6 +847,23 @@ fn read_runs(
                     }));
                     return;
                 }
+                if payload.len() > limits.largest_record {
+                    // Everything before it goes; then the push stops, with
+                    // the stream ending right before this record.
+                    if let Some(b) = run.take()
+                        && !send(b, false)
+                    {
+                        return;
+                    }
+                    let _ = tx.blocking_send(FromReader::Failed(RelayError::RecordTooLarge {
+                        dir: source.dir().to_path_buf(),
+                        position,
+                        len: payload.len(),
+                        max_payload: limits.max_payload,
+                        largest_record: limits.largest_record,
+                    }));
+                    return;
+                }
                 // A record of another segment, or one that does not fit,
                 // ends the run.
                 if let Some(b) = &run {
@@ -835,7 +872,7 @@ fn read_runs(
                         probe_len += 8;
                     }
                     if b.header().segment_base != segment_base
-                        || (b.record_count() > 0 && probe_len > budget)
+                        || (b.record_count() > 0 && probe_len > limits.budget)
                     {
                         let b = run.take().expect("run exists");
                         if !send(b, false) {
@@ -851,7 +888,7 @@ fn read_runs(
                         segment_base,
                         source.segment_bytes(),
                         source.max_record_len(),
-                        budget,
+                        limits.budget,
                     )
                 });
                 if gap {
@@ -876,7 +913,7 @@ fn read_runs(
                             source.segment_base(),
                             source.segment_bytes(),
                             source.max_record_len(),
-                            budget,
+                            limits.budget,
                         );
                         b.mark_closed();
                         if !send(b, true) {

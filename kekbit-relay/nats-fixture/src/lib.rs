@@ -167,6 +167,17 @@ impl NatsServer {
         self.start_again();
     }
 
+    /// Stops the server and starts it again on the same port with the same
+    /// store, with `options` (a larger `max_payload`, say).
+    ///
+    /// # Panics
+    /// As [`NatsServer::start_again`].
+    pub fn restart_with(&mut self, options: ServerOptions) {
+        self.stop();
+        self.options = options;
+        self.start_again();
+    }
+
     fn spawn(&mut self) -> Result<(), String> {
         let binary = server_binary();
         let config = self.store.path().join("server.conf");

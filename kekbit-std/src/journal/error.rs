@@ -31,8 +31,10 @@ pub enum JournalError {
         /// could not be read).
         pid: Option<u32>,
     },
-    /// The position asked for, or the next segment a reader needs, was
-    /// deleted by retention.
+    /// The position asked for, or the next segment a reader needs, is
+    /// before the oldest retained record: retention deleted it, or the
+    /// journal starts later (see
+    /// [`JournalOptions::first_position`](super::JournalOptions::first_position)).
     BehindRetention {
         /// The journal's folder.
         dir: PathBuf,
@@ -192,7 +194,7 @@ impl fmt::Display for JournalError {
                 first_available,
             } => write!(
                 f,
-                "{}: position {requested} was deleted by retention; the oldest retained is {first_available}",
+                "{}: position {requested} is not retained (deleted by retention, or before the journal's start); the oldest retained is {first_available}",
                 dir.display()
             ),
             Self::NotARecordBoundary { dir, position } => write!(

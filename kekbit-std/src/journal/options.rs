@@ -86,6 +86,7 @@ pub struct JournalOptions {
     pub(crate) flush_interval: Option<Duration>,
     pub(crate) flush_bytes: Option<u64>,
     pub(crate) journal_id: Option<u64>,
+    pub(crate) first_position: Option<u64>,
     pub(crate) prefault: bool,
     pub(crate) mode: u32,
 }
@@ -101,7 +102,8 @@ impl JournalOptions {
     /// up to what a segment holds, checksums on, pre-faulting on, mode
     /// `0600`, no heartbeat timeout, no retention, no background flusher
     /// (records reach the device when the kernel writes them back, or at
-    /// [`sync`](JournalWriter::sync)), a random journal id.
+    /// [`sync`](JournalWriter::sync)), a random journal id, a new journal's
+    /// first record at position 0.
     ///
     /// # Example
     ///
@@ -120,6 +122,7 @@ impl JournalOptions {
             flush_interval: None,
             flush_bytes: None,
             journal_id: None,
+            first_position: None,
             prefault: true,
             mode: DEFAULT_MODE,
         }
@@ -305,6 +308,48 @@ impl JournalOptions {
         self
     }
 
+    /// Sets the position of a NEW journal's first record (default 0): its
+    /// first segment's base. An existing journal keeps its positions, as it
+    /// keeps its id.
+    ///
+    /// For a journal that continues a stream begun elsewhere: a replica
+    /// whose source starts past 0 (the source's retention dropped its first
+    /// segments, or the copy starts at a later record) keeps the source's
+    /// positions. Positions before it are [`JournalError::BehindRetention`]
+    /// to readers, as if retention had deleted them.
+    ///
+    /// It must be a multiple of 8 and leave room for a segment
+    /// (`position + segment_bytes` within 64 bits): otherwise
+    /// [`open_writer`](Self::open_writer) fails with a configuration error
+    /// before it touches anything.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use kekbit_std::journal::{JournalError, JournalOptions, JournalReader, Start};
+    /// let dir = tempfile::tempdir()?;
+    /// let mut writer = JournalOptions::new()
+    ///     .segment_bytes(4096)
+    ///     .first_position(1 << 20)
+    ///     .open_writer(dir.path())?;
+    /// assert_eq!(writer.append(b"first")?, 1 << 20);
+    /// assert_eq!(writer.first_position(), 1 << 20);
+    /// assert!(writer.segment_path().ends_with("00000000000001048576.kekbit"));
+    /// let mut reader = JournalReader::open(dir.path())?;
+    /// assert_eq!(reader.try_read()?.unwrap().position, 1 << 20);
+    /// let err = JournalReader::open_at(dir.path(), Start::Position(0)).unwrap_err();
+    /// assert!(matches!(err, JournalError::BehindRetention { first_available: 1048576, .. }));
+    ///
+    /// let odd = JournalOptions::new().first_position(12).open_writer(dir.path().join("odd"));
+    /// assert!(matches!(odd, Err(JournalError::Channel(_)))); // not a multiple of 8
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn first_position(mut self, position: u64) -> Self {
+        self.first_position = Some(position);
+        self
+    }
+
     /// Turns pre-faulting on (the default) or off.
     ///
     /// With it, each segment's space is reserved (`posix_fallocate`) and its
@@ -415,7 +460,8 @@ impl JournalOptions {
             }
             .into());
         }
-        self.segment_config(dir, 0, 0, 0, 0).map(drop)
+        self.segment_config(dir, 0, self.first_position.unwrap_or(0), 0, 0)
+            .map(drop)
     }
 
     /// The longest record new segments take.

@@ -158,8 +158,11 @@ pub(crate) fn open(
         }
     }
     let Some(journal_id) = journal_id else {
+        // No segment ever became valid: a new journal, where the options
+        // say, else where its first segment was being made.
         let id = options.journal_id.unwrap_or_else(random_id);
-        return create(dir, options, id, start, 0, recovery, folders);
+        let base = options.first_position.unwrap_or(start);
+        return create(dir, options, id, base, 0, recovery, folders);
     };
 
     // 3. Headers.

@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -39,13 +40,29 @@ pub(crate) enum Publish {
     Replace,
 }
 
-/// The segment the writer is writing.
+/// The segment the writer is writing. Dropping it seals it (the core
+/// writer closes on drop) unless it was [`left open`](Self::leave_open).
 pub(crate) struct Segment {
-    pub(crate) writer: Writer<MappedRegion>,
+    /// Taken only by `drop`.
+    pub(crate) writer: ManuallyDrop<Writer<MappedRegion>>,
     /// Journal position of the record area's first byte.
     pub(crate) base: u64,
     pub(crate) path: PathBuf,
     pub(crate) pacer: Pacer,
+    /// Dropping must not seal it: the next writer resumes it.
+    left_open: bool,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: `writer` is taken here, once, and never used again: the
+        // segment is being dropped.
+        let writer = unsafe { ManuallyDrop::take(&mut self.writer) };
+        if self.left_open {
+            drop(writer.leave_open());
+        }
+        // Otherwise `writer` is dropped here, which seals the segment.
+    }
 }
 
 impl Segment {
@@ -83,10 +100,11 @@ impl Segment {
         let pacer = Pacer::new(writer.header());
         Ok((
             Self {
-                writer,
+                writer: ManuallyDrop::new(writer),
                 base,
                 path,
                 pacer,
+                left_open: false,
             },
             file,
         ))
@@ -97,11 +115,18 @@ impl Segment {
         let base = writer.header().base_position;
         let pacer = Pacer::new(writer.header());
         Self {
-            writer,
+            writer: ManuallyDrop::new(writer),
             base,
             path,
             pacer,
+            left_open: false,
         }
+    }
+
+    /// Makes dropping the segment leave it open (no end marker), as a
+    /// crash would, so that the next writer resumes it.
+    pub(crate) fn leave_open(&mut self) {
+        self.left_open = true;
     }
 
     /// Where the next record goes.

@@ -14,6 +14,7 @@ use kekbit_nostd::SequenceHandler;
 use kekbit_nostd::format::{COMMIT_CLOSED, HEADER_LEN};
 
 use super::*;
+use crate::error::ChannelError;
 use crate::fault::{Step, armed};
 use crate::journal::layout::{is_temp_name, segment_path};
 
@@ -791,4 +792,260 @@ fn a_sealed_last_segment_after_a_cut_is_walked_too() {
     assert_eq!(recovered.append(b"after").unwrap(), end);
     let all = read_all(copy.path());
     assert_eq!(all.last().unwrap(), &(end, b"after".to_vec()));
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // maps files
+fn a_journal_that_starts_past_zero_reads_rolls_and_recovers_like_any_other() {
+    const FIRST: u64 = (1 << 40) + 8;
+    let dir = scratch();
+    let options = small().first_position(FIRST);
+    let mut writer = options.open_writer(dir.path()).unwrap();
+    assert!(writer.recovery().created);
+    assert_eq!(
+        (
+            writer.first_position(),
+            writer.end_position(),
+            writer.durable_position()
+        ),
+        (FIRST, FIRST, FIRST)
+    );
+    assert!(segment_path(dir.path(), FIRST).exists());
+    let mut positions = Vec::new();
+    for i in 0..1500 {
+        positions.push(writer.append(&record(i)).unwrap());
+    }
+    assert_eq!(positions[0], FIRST);
+    assert!(writer.segment_count() > 3);
+
+    // Readers: from the beginning, from any record, past the end, and
+    // before the start, which is not retained.
+    let all = read_all(dir.path());
+    assert_eq!(all.len(), 1500);
+    for (i, (position, payload)) in all.iter().enumerate() {
+        assert_eq!(
+            (*position, &payload[..]),
+            (positions[i], &record(i as u64)[..])
+        );
+    }
+    let mut reader = JournalReader::open_at(dir.path(), Start::Position(positions[700])).unwrap();
+    assert_eq!(
+        reader.try_read().unwrap().unwrap().payload,
+        &record(700)[..]
+    );
+    for before in [0, 8, FIRST - 8] {
+        match JournalReader::open_at(dir.path(), Start::Position(before)) {
+            Err(JournalError::BehindRetention {
+                requested,
+                first_available,
+                ..
+            }) => assert_eq!((requested, first_available), (before, FIRST)),
+            other => panic!("{before}: {other:?}"),
+        }
+        let err = reader.seek(before).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                JournalError::BehindRetention {
+                    first_available: FIRST,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        JournalReader::open_at(dir.path(), Start::End)
+            .unwrap()
+            .position(),
+        writer.end_position()
+    );
+
+    // Inspection.
+    let info = inspect(dir.path()).unwrap();
+    assert_eq!(info.first_position, Some(FIRST));
+    assert_eq!(info.segments[0].base, FIRST);
+    assert_eq!(info.end_position, Some(writer.end_position()));
+
+    // A crash: recovery resumes after the last record.
+    let end = writer.end_position();
+    let copy = scratch();
+    snapshot(dir.path(), copy.path());
+    let mut recovered = small().open_writer(copy.path()).unwrap();
+    assert_eq!(recovered.recovery().resumed_at, Some(end));
+    assert_eq!(recovered.first_position(), FIRST);
+    assert_eq!(recovered.append(b"after the crash").unwrap(), end);
+    drop(recovered);
+
+    // A clean close and reopen, with other options: the journal keeps its
+    // start (as it keeps its id).
+    writer.close().unwrap();
+    let mut reopened = small().first_position(0).open_writer(dir.path()).unwrap();
+    assert_eq!(reopened.first_position(), FIRST);
+    assert_eq!(reopened.append(b"reopened").unwrap(), end);
+
+    // Retention moves the start on, from there.
+    reopened.truncate_before(positions[1000]).unwrap();
+    let first = reopened.first_position();
+    assert!(first > FIRST && first <= positions[1000]);
+    assert_eq!(inspect(dir.path()).unwrap().first_position, Some(first));
+    let mut reader = JournalReader::open(dir.path()).unwrap();
+    assert_eq!(reader.position(), first);
+    let k = positions.iter().position(|&p| p == first).unwrap();
+    assert_eq!(
+        reader.try_read().unwrap().unwrap().payload,
+        &record(k as u64)[..]
+    );
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // maps files
+fn recovery_starts_a_journal_again_where_it_started_not_at_zero() {
+    const FIRST: u64 = 4096 * 1000;
+    let live = scratch();
+    let mut writer = small()
+        .first_position(FIRST)
+        .open_writer(live.path())
+        .unwrap();
+    for i in 0..400 {
+        writer.append(&record(i)).unwrap();
+    }
+    let copy = scratch();
+    snapshot(live.path(), copy.path());
+    // Power loss took the first segment's header: nothing is sound, and
+    // the journal starts again where it did.
+    let found = segments(copy.path()).unwrap();
+    assert!(found.len() > 1);
+    assert_eq!(found[0].base, FIRST);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&found[0].path)
+        .unwrap()
+        .write_all_at(&[0; 64], 0)
+        .unwrap();
+    let mut recovered = small().open_writer(copy.path()).unwrap();
+    assert_eq!(recovered.recovery().discarded_segments.len(), found.len());
+    assert_eq!(recovered.append(b"again").unwrap(), FIRST);
+    assert_eq!(recovered.journal_id(), writer.journal_id());
+
+    // A first segment whose creation never completed: the new journal goes
+    // where the options say, else where that segment was being made.
+    for (asked, expected) in [(None, FIRST), (Some(64), 64)] {
+        let dir = scratch();
+        fs::write(
+            segment_path(dir.path(), FIRST),
+            vec![0u8; HEADER_LEN + 4096],
+        )
+        .unwrap();
+        let mut options = small();
+        if let Some(p) = asked {
+            options = options.first_position(p);
+        }
+        let mut w = options.open_writer(dir.path()).unwrap();
+        assert!(w.recovery().created);
+        assert_eq!(w.append(b"x").unwrap(), expected, "{asked:?}");
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // makes folders
+fn a_first_position_that_no_segment_can_start_at_is_refused() {
+    let dir = scratch();
+    let largest = (u64::MAX - 4096) / 8 * 8;
+    for bad in [4, 12, 4097, largest + 8, u64::MAX] {
+        let target = dir.path().join(format!("j{bad}"));
+        let err = small()
+            .first_position(bad)
+            .open_writer(&target)
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                JournalError::Channel(ChannelError::Config {
+                    source: kekbit_nostd::HeaderError::BasePositionOutOfRange { base_position },
+                    ..
+                }) if *base_position == bad
+            ),
+            "{bad}: {err}"
+        );
+        assert!(!target.exists(), "nothing is touched");
+    }
+    let mut writer = small()
+        .first_position(largest)
+        .open_writer(dir.path().join("last"))
+        .unwrap();
+    assert_eq!(writer.append(b"the last position").unwrap(), largest);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // maps files
+fn leaving_open_syncs_and_the_next_writer_resumes_the_same_segment() {
+    let dir = scratch();
+    let mut writer = small().open_writer(dir.path()).unwrap();
+    for i in 0..300 {
+        writer.append(&record(i)).unwrap();
+    }
+    let end = writer.end_position();
+    let before: Vec<u64> = segments(dir.path())
+        .unwrap()
+        .iter()
+        .map(|s| s.base)
+        .collect();
+    assert!(before.len() > 1);
+    writer.leave_open().unwrap();
+
+    // No seal, no file made ahead, the lock free.
+    let info = inspect(dir.path()).unwrap();
+    assert_eq!(info.segments.last().unwrap().state, SegmentState::Open);
+    assert!(!info.closed && info.writer_pid.is_none());
+    assert!(names(dir.path()).iter().all(|n| !is_temp_name(n)));
+    let mut reader = JournalReader::open_at(dir.path(), Start::Position(end)).unwrap();
+    assert!(
+        reader.try_read().unwrap().is_none(),
+        "no end: a writer may come back"
+    );
+
+    let mut writer = small().open_writer(dir.path()).unwrap();
+    let r = writer.recovery().clone();
+    assert_eq!(r.resumed_at, Some(end));
+    assert_eq!(
+        r.walked_segments, 0,
+        "the checkpoint covers every sealed segment"
+    );
+    assert_eq!(writer.durable_position(), end);
+    assert_eq!(writer.append(b"resumed").unwrap(), end);
+    assert_eq!(reader.try_read().unwrap().unwrap().payload, b"resumed");
+    let after: Vec<u64> = segments(dir.path())
+        .unwrap()
+        .iter()
+        .map(|s| s.base)
+        .collect();
+    assert_eq!(before, after, "no new segment boundary");
+    writer.close().unwrap();
+    assert_eq!(read_all(dir.path()).len(), 301);
+
+    // Left open again right after a clean close: the new (empty) segment
+    // is resumed, not replaced by another.
+    let writer = small().open_writer(dir.path()).unwrap();
+    let base = writer.segment_base();
+    writer.leave_open().unwrap();
+    let mut writer = small().open_writer(dir.path()).unwrap();
+    assert_eq!(writer.segment_base(), base);
+    assert_eq!(writer.append(b"x").unwrap(), base);
+}
+
+#[test]
+#[cfg_attr(miri, ignore)] // maps files
+fn leaving_open_reports_a_failed_sync_and_still_does_not_seal() {
+    let dir = scratch();
+    let mut writer = small().open_writer(dir.path()).unwrap();
+    writer.append(b"x").unwrap();
+    armed::arm(Step::JournalSync);
+    let err = writer.leave_open().unwrap_err();
+    assert!(armed::all_fired(), "leaving open syncs");
+    assert!(matches!(err, JournalError::Io { .. }), "{err}");
+    let info = inspect(dir.path()).unwrap();
+    assert_eq!(info.segments[0].state, SegmentState::Open);
+    let writer = small().open_writer(dir.path()).unwrap();
+    assert_eq!(writer.recovery().resumed_at, Some(16));
 }

@@ -52,7 +52,8 @@ use crate::writer::folders_to_sync;
 ///
 /// It is `Send` but not `Sync`; share it between threads with
 /// [`into_shared`](Self::into_shared). Dropping it closes the journal, as
-/// [`close`](Self::close) does, but cannot report an error.
+/// [`close`](Self::close) does, but cannot report an error;
+/// [`leave_open`](Self::leave_open) stops without sealing.
 ///
 /// # Example
 ///
@@ -720,6 +721,47 @@ impl JournalWriter {
         self.close_inner()
     }
 
+    /// Stops writing without sealing: syncs every record (as
+    /// [`sync`](Self::sync)), stops the writer's threads and lets go of the
+    /// lock, but leaves the last segment open, with no end marker. The next
+    /// writer that opens the journal resumes that segment, as after a crash
+    /// ([`Recovery::resumed_at`]), instead of starting a new one after a
+    /// seal; nothing is lost, since everything was synced first.
+    ///
+    /// For a journal whose segment boundaries must follow another's (a
+    /// replica that is stopped and started again). Readers see no end: they
+    /// wait at the last record for the next writer, and with a
+    /// [`timeout`](JournalOptions::timeout) they report
+    /// [`JournalError::Abandoned`] once it passes, as for a writer that
+    /// died.
+    ///
+    /// If the sync fails, the segment is still left open and the error is
+    /// returned: the records may not all be on the device, and the next
+    /// writer's recovery keeps what is.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use kekbit_std::journal::{JournalOptions, JournalReader};
+    /// let dir = tempfile::tempdir()?;
+    /// let options = JournalOptions::new().segment_bytes(4096);
+    /// let mut writer = options.open_writer(dir.path())?;
+    /// writer.append(b"before")?;
+    /// writer.leave_open()?;
+    /// let mut reader = JournalReader::open(dir.path())?;
+    /// assert_eq!(&*reader.try_read()?.unwrap(), b"before");
+    /// assert!(reader.try_read()?.is_none()); // no end: a writer may come back
+    ///
+    /// let mut writer = options.open_writer(dir.path())?;
+    /// assert_eq!(writer.recovery().resumed_at, Some(16)); // the same segment
+    /// assert_eq!(writer.append(b"after")?, 16);
+    /// assert_eq!(writer.segment_count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn leave_open(mut self) -> Result<(), JournalError> {
+        self.leave_open_inner()
+    }
+
     /// Shares the writer between threads, for group commits; see
     /// [`SharedJournal`].
     ///
@@ -770,6 +812,30 @@ impl JournalWriter {
         }
         self.background.stop();
         sealed?;
+        match self.retained.take_background_error() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn leave_open_inner(&mut self) -> Result<(), JournalError> {
+        // Neither this nor the drop that follows seals anything.
+        self.closed = true;
+        self.seg.leave_open();
+        let end = self.seg.end();
+        self.tail.syncer.publish_end(end);
+        // Every sealed segment is synced with the records: the checkpoint
+        // may move up to the open segment, so recovery walks only it.
+        let synced = self.tail.syncer.sync_all(end).and_then(|_| {
+            self.note
+                .checkpoint(self.seg.base)
+                .map_err(|e| JournalError::io(&self.dir, "note the journal's checkpoint", e))
+        });
+        if let Some(flusher) = &mut self.tail.flusher {
+            flusher.stop();
+        }
+        self.background.stop();
+        synced?;
         match self.retained.take_background_error() {
             Some(e) => Err(e),
             None => Ok(()),
