@@ -436,6 +436,7 @@ impl<R: Region> Writer<R> {
     /// assert!(matches!(writer.write(&[0; 65]), Err(WriteError::TooLarge { len: 65, max: 64 })));
     /// # Ok::<(), Box<dyn core::error::Error>>(())
     /// ```
+    #[inline]
     pub fn write(&mut self, payload: &[u8]) -> Result<u32, WriteError> {
         let len = self.admit(payload.len())?;
         let at = HEADER_LEN + self.position as usize + PAYLOAD_OFFSET;
@@ -646,6 +647,7 @@ impl<R: Region> Writer<R> {
 
     /// Checks that a record of `len` bytes may be written now, at the
     /// writer's position.
+    #[inline(always)]
     fn admit(&mut self, len: usize) -> Result<u32, WriteError> {
         self.ensure_open()?;
         if len > self.header.max_record_len as usize {
@@ -674,6 +676,8 @@ impl<R: Region> Writer<R> {
     /// Marks the channel full at `position` (the writer's position, or the
     /// end of a batch being published) and returns the error describing
     /// why. The marker is published with `Release`.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn mark_full_at(&mut self, position: u32, len: usize, remaining: u32) -> WriteError {
         self.store_word(position, COMMIT_FULL, PUBLISH);
         let needed = PAYLOAD_OFFSET as u64 + len as u64;
@@ -682,14 +686,14 @@ impl<R: Region> Writer<R> {
     }
 
     /// Stores a commit word at `position` in the record area.
+    #[inline(always)]
     pub(crate) fn store_word(&self, position: u32, word: u32, order: Ordering) {
         // The writer's invariant: every word it stores leaves room for an
         // end marker, so it is in the record area. Checked in release too:
         // a failure here is a kekbit bug, and a panic beats a wild store.
-        assert!(
-            position as usize + MARKER_LEN <= self.header.capacity_bytes as usize,
-            "kekbit bug: commit word at {position} outside the record area"
-        );
+        if position as usize + MARKER_LEN > self.header.capacity_bytes as usize {
+            outside_the_record_area(position, 0);
+        }
         // SAFETY: in bounds by the check above, aligned (positions are
         // multiples of 8); we are the only writer.
         unsafe {
@@ -704,10 +708,9 @@ impl<R: Region> Writer<R> {
     #[inline(always)]
     pub(crate) fn frame(&self, position: u32, len: u32) -> u32 {
         let next = position as u64 + record_span(len) as u64;
-        assert!(
-            next + MARKER_LEN as u64 <= self.header.capacity_bytes as u64,
-            "kekbit bug: record at {position} of {len} bytes does not fit"
-        );
+        if next + MARKER_LEN as u64 > self.header.capacity_bytes as u64 {
+            outside_the_record_area(position, len);
+        }
         let at = HEADER_LEN + position as usize;
         let sum = if self.header.checksums() {
             // SAFETY: the payload was just written by this writer, in bounds
@@ -726,7 +729,7 @@ impl<R: Region> Writer<R> {
 
     /// Publishes the record of `len` payload bytes already copied in at the
     /// current position; returns its position.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn publish_single(&mut self, len: u32) -> u32 {
         let position = self.position;
         let next = self.frame(position, len);
@@ -865,6 +868,18 @@ fn clear_tail<R: Region>(region: &R, header: &Header, position: u32) {
         }
         at += n;
     }
+}
+
+/// The panic of the writer's own bounds checks (a commit word, or a record
+/// of `len` payload bytes, at `position` past the record area), kept out of
+/// the hot path. Reaching it is a kekbit bug; a panic beats a wild store.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn outside_the_record_area(position: u32, len: u32) -> ! {
+    panic!(
+        "kekbit bug: a record of {len} bytes or its commit word at {position} is outside the record area"
+    )
 }
 
 impl<R: Region> Drop for Writer<R> {

@@ -154,15 +154,14 @@ impl<'a> SliceRegion<'a> {
 
     /// The hard bounds check behind every access: the protocol checks its
     /// offsets first, so this never fails; if a bug ever made it fail, a
-    /// panic is better than a store outside the region. It costs a compare.
-    #[inline]
+    /// panic is better than a store outside the region. It costs a compare
+    /// and a branch; the panic is out of line.
+    #[inline(always)]
     #[track_caller]
     fn check_bounds(&self, offset: usize, len: usize) {
-        assert!(
-            offset <= self.len && len <= self.len - offset,
-            "kekbit bug: {len} bytes at offset {offset} outside a region of {}",
-            self.len
-        );
+        if !(offset <= self.len && len <= self.len - offset) {
+            out_of_bounds(offset, len, self.len);
+        }
     }
 
     #[inline]
@@ -175,6 +174,14 @@ impl<'a> SliceRegion<'a> {
         // racing accesses to it are atomic.
         unsafe { RawAtomicU32::from_ptr(self.at(offset).cast::<u32>()) }
     }
+}
+
+/// The panic of [`SliceRegion::check_bounds`], kept out of the hot path.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn out_of_bounds(offset: usize, len: usize, region: usize) -> ! {
+    panic!("kekbit bug: {len} bytes at offset {offset} outside a region of {region}")
 }
 
 // SAFETY: the base is checked 8-aligned and `len` never changes; the borrow
